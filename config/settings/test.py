@@ -1,0 +1,19 @@
+"""Test settings: only speed-ups on top of base."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+DEBUG = False
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # In-memory test database; WAL is meaningless there.
+    DATABASES["default"]["OPTIONS"].pop("init_command", None)
+    DATABASES["default"]["TEST"] = {"NAME": None}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# 4xx responses are the subject of many tests; keep their log lines out of the output.
+LOGGING["loggers"]["django.request"] = {"level": "ERROR"}  # noqa: F405

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from loyalty.api import urls as loyalty_urls
+from loyalty.api.views import LoyaltyClubView, health
+from offers.api import urls as offers_urls
+from rewards.api import urls as rewards_urls
+
+club_patterns = loyalty_urls.v3_patterns + offers_urls.v3_patterns + rewards_urls.v3_patterns
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", health, name="healthz"),
+    path("v1/", include(loyalty_urls.v1_patterns)),
+    path("v1/<slug:lc>/", include(rewards_urls.v1_patterns)),
+    path("v3/<slug:lc>", LoyaltyClubView.as_view(), name="loyalty-club"),
+    path("v3/<slug:lc>/", include(club_patterns)),
+]
+
+handler400 = "loyalty.api.exceptions.json_bad_request"
+handler403 = "loyalty.api.exceptions.json_permission_denied"
+handler404 = "loyalty.api.exceptions.json_not_found"
+handler500 = "loyalty.api.exceptions.json_server_error"

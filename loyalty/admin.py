@@ -1,0 +1,69 @@
+from django.contrib import admin, messages
+
+from loyalty import services
+from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup
+
+
+@admin.register(LoyaltyClub)
+class LoyaltyClubAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "timezone", "offers_enabled", "rewards_enabled", "created_at")
+    list_filter = ("offers_enabled", "rewards_enabled", "timezone")
+    search_fields = ("slug", "name")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(ClientToken)
+class ClientTokenAdmin(admin.ModelAdmin):
+    """Issuing goes through the same service as the API; the secret is shown once, in a message."""
+
+    list_display = (
+        "name",
+        "token_prefix",
+        "product",
+        "loyalty_club_ids",
+        "policies",
+        "revoked_at",
+        "created_at",
+    )
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "token_prefix")
+    readonly_fields = ("token_prefix", "created_at", "updated_at")
+    fields = (
+        "name",
+        "permits",
+        "policies",
+        "loyalty_club_ids",
+        "product",
+        "revoked_at",
+        "token_prefix",
+        "created_at",
+        "updated_at",
+    )
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.client_token_update(
+                token=obj,
+                **{k: form.cleaned_data[k] for k in ("name", "permits", "policies", "loyalty_club_ids", "product")},
+            )
+            return
+        issued = services.client_token_issue(
+            name=obj.name,
+            permits=obj.permits,
+            policies=obj.policies,
+            loyalty_club_ids=obj.loyalty_club_ids,
+            product=obj.product,
+        )
+        obj.pk = issued.token.pk
+        obj.token_prefix = issued.token.token_prefix
+        messages.warning(request, f"Token secret (copy it now, it is not shown again): {issued.secret}")
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            services.client_token_revoke(token=token)
+
+
+admin.site.register(Member)
+admin.site.register(MemberGroup)

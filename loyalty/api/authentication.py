@@ -1,0 +1,64 @@
+"""Client-token authentication (SPEC §1.2, §2.1) and member Bearer tokens (§2.2)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+
+from loyalty import selectors
+from loyalty.exceptions import ClientTokenInvalid, MemberTokenInvalid, MissingHeader, WrongHeader
+
+REQUIRED_HEADERS = ("X-Client-Authorization", "X-User-Agent", "X-Product-Name")
+
+
+def _header(request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return value.strip() if value is not None and value.strip() else None
+
+
+class ClientTokenAuthentication(BaseAuthentication):
+    """Checks the required headers (470/471), then the client token (401).
+
+    Sets `request.auth` to the ClientToken and `request.club` to the club named by the path (or None
+    when the slug is unknown; the view answers 404 after this). A token bound to clubs answers 401 for
+    any other slug, known or not, so bound tokens cannot probe which clubs exist.
+    """
+
+    def authenticate(self, request):
+        for name in REQUIRED_HEADERS:
+            if _header(request, name) is None:
+                raise MissingHeader(name)
+        kwargs = (request.parser_context or {}).get("kwargs", {})
+        slug = kwargs.get("lc")
+        header_slug = _header(request, "X-Loyalty-Club-Slug")
+        if slug is not None and header_slug is not None and header_slug != slug:
+            raise WrongHeader("X-Loyalty-Club-Slug")
+
+        token = selectors.client_token_get_active(secret=_header(request, "X-Client-Authorization"))
+        if token is None:
+            raise ClientTokenInvalid()
+        if token.product and token.product != _header(request, "X-Product-Name"):
+            raise ClientTokenInvalid()
+        club = None
+        if slug is not None:
+            club = selectors.club_find_by_slug(slug=slug)
+            if token.loyalty_club_ids is not None and (club is None or club.id not in token.loyalty_club_ids):
+                raise ClientTokenInvalid()
+        request.club = club
+        return (None, token)
+
+    def authenticate_header(self, request):
+        return "X-Client-Authorization"
+
+
+def member_from_bearer(request, *, club) -> object:
+    """The member owning the request's Bearer access token in `club`, else 460."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise MemberTokenInvalid("Missing member access token")
+    token = selectors.member_access_token_find(secret=secret.strip(), club=club, now=timezone.now())
+    if token is None:
+        raise MemberTokenInvalid()
+    request.member_token = token
+    return token.member

@@ -1,0 +1,279 @@
+"""Input validation in the contract's shape (SPEC §1.4).
+
+Serializers validate as usual; `parse_body` / `parse_query` turn their errors into the 422
+"Invalid parameters" tree, walking the errors together with the fields (for options such as the
+maximum) and the raw input (for `value`). Custom validators raise `param_error("invalid_msisdn")`
+so that the error key and its options survive DRF's error plumbing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import QueryDict
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from loyalty.exceptions import InvalidParameters
+
+_MISSING = object()
+
+
+class Code(str):
+    """An error code (one of SPEC §1.4's keys) that carries the ParameterError `options`."""
+
+    options: dict
+
+    def __new__(cls, key: str, **options: Any) -> Code:
+        obj = super().__new__(cls, key)
+        obj.options = options
+        return obj
+
+
+def message_for(key: str, options: dict) -> str:
+    number = options.get("number")
+    return {
+        "presence": "is missing",
+        "blank": "must be filled",
+        "inclusion": "must be one of: " + ", ".join(str(v) for v in options.get("in", [])),
+        "must_be_an_object": "must be an object",
+        "must_be_an_array": "must be an array",
+        "must_be_an_array_of_objects": "must be an array of objects",
+        "must_have_elements_of_type": f"must have elements of type {options.get('type')}",
+        "not_an_integer": "must be an integer",
+        "not_a_number": "must be a number",
+        "not_a_boolean": "must be a boolean",
+        "invalid_msisdn": "is not a valid msisdn",
+        "invalid_email": "is not a valid email",
+        "invalid_iso_8601_time": "is not a valid ISO 8601 time",
+        "attribute_cannot_be_present_with": f"cannot be present with {options.get('with')}",
+        "size_too_small": f"size cannot be less than {number}",
+        "size_too_large": f"size cannot be greater than {number}",
+        "taken": "has already been taken",
+        "greater_than": f"must be greater than {number}",
+        "greater_or_equal_to": f"must be greater than or equal to {number}",
+        "less_than": f"must be less than {number}",
+        "less_or_equal_to": f"must be less than or equal to {number}",
+        "invalid": f"is in invalid format{' (' + str(options['format']) + ')' if options.get('format') else ''}",
+        "too_long": f"is too long (maximum is {options.get('max_length')} characters)",
+        "unknown_attribute": "is not a known attribute",
+    }.get(key, key.replace("_", " "))
+
+
+def param_error(key: str, **options: Any) -> serializers.ValidationError:
+    """A ValidationError whose key and options reach the 422 tree unchanged."""
+    return serializers.ValidationError(message_for(key, options), code=Code(key, **options))
+
+
+def _invalid_key_for(field: serializers.Field | None) -> tuple[str, dict]:
+    """The contract key for a DRF `invalid`-style error, by field type (most specific first)."""
+    if isinstance(field, serializers.BooleanField):
+        return "not_a_boolean", {}
+    if isinstance(field, serializers.IntegerField):
+        return "not_an_integer", {}
+    if isinstance(field, serializers.FloatField | serializers.DecimalField):
+        return "not_a_number", {}
+    if isinstance(field, serializers.EmailField):
+        return "invalid_email", {}
+    if isinstance(field, serializers.DateTimeField):
+        return "invalid_iso_8601_time", {}
+    if isinstance(field, serializers.DateField):
+        return "invalid", {"format": "YYYY-MM-DD"}
+    if isinstance(field, serializers.ListSerializer):
+        return "must_be_an_array_of_objects", {}
+    if isinstance(field, serializers.BaseSerializer | serializers.DictField | serializers.JSONField):
+        return "must_be_an_object", {}
+    if isinstance(field, serializers.ListField):
+        return "must_be_an_array", {}
+    if isinstance(field, serializers.CharField):
+        return "invalid", {"format": "string"}
+    return "invalid", {}
+
+
+def _translate(field: serializers.Field | None, code: Any) -> tuple[str, dict]:
+    if isinstance(code, Code):
+        return str(code), dict(code.options)
+    code = str(code) if code else "invalid"
+    is_list = isinstance(field, serializers.ListField | serializers.ListSerializer)
+    if code == "required":
+        return "presence", {}
+    if code in ("null", "blank"):
+        return "blank", {}
+    if code == "unique":
+        return "taken", {}
+    if code == "invalid_choice":
+        return "inclusion", {"in": [str(c) for c in getattr(field, "choices", {})]}
+    if code == "max_value":
+        return "less_or_equal_to", {"number": field.max_value}
+    if code == "min_value":
+        return "greater_or_equal_to", {"number": field.min_value}
+    if code == "max_length":
+        if is_list:
+            return "size_too_large", {"number": field.max_length}
+        return "too_long", {"max_length": field.max_length}
+    if code == "min_length":
+        return "size_too_small", {"number": field.min_length}
+    if code == "empty":
+        return "size_too_small", {"number": 1}
+    if code == "not_a_list":
+        return (
+            "must_be_an_array_of_objects" if isinstance(field, serializers.ListSerializer) else "must_be_an_array"
+        ), {}
+    if code == "not_a_dict":
+        return "must_be_an_object", {}
+    if code in ("invalid", "max_string_length", "date", "datetime", "make_aware", "overflow", "parse_error"):
+        return _invalid_key_for(field)
+    if code in {"max_digits", "max_decimal_places", "max_whole_digits"}:
+        return "not_a_number", {}
+    return code, {}
+
+
+def _leaf(field, detail, value) -> dict:
+    key, options = _translate(field, getattr(detail, "code", None))
+    return {
+        "value": None if value is _MISSING else value,
+        "error": key,
+        "options": options,
+        "message": message_for(key, options),
+    }
+
+
+def _item(data: Any, key: Any) -> Any:
+    if isinstance(data, list | tuple):
+        try:
+            return data[int(key)]
+        except (IndexError, ValueError, TypeError):
+            return _MISSING
+    if isinstance(data, Mapping):
+        return data.get(key, data.get(str(key), _MISSING))
+    return _MISSING
+
+
+def build_details(field: serializers.Field | None, errors: Any, data: Any) -> Any:
+    """Walk DRF `errors` next to the `field` that produced them and the raw `data`."""
+    if isinstance(errors, Mapping):
+        nfe = api_settings.NON_FIELD_ERRORS_KEY
+        if set(errors) == {nfe} and not isinstance(data, Mapping):
+            # The value itself has the wrong shape (e.g. a string where an object belongs).
+            return [_leaf(field, d, data) for d in errors[nfe]]
+        child = getattr(field, "child", None)
+        out: dict = {}
+        for key, sub in errors.items():
+            if key == nfe:
+                out["base"] = [_leaf(field, d, data) for d in sub]
+                continue
+            if child is not None:
+                sub_field = child
+            elif isinstance(field, serializers.BaseSerializer) and hasattr(field, "fields"):
+                sub_field = field.fields.get(key)
+            else:
+                sub_field = None
+            out[str(key)] = build_details(sub_field, sub, _item(data, key))
+        return out
+    if isinstance(errors, list | tuple):
+        if errors and all(isinstance(e, Mapping) for e in errors):
+            # ListSerializer: one error dict per element, empty for valid elements.
+            child = getattr(field, "child", None)
+            return {str(i): build_details(child, e, _item(data, i)) for i, e in enumerate(errors) if e}
+        return [_leaf(field, d, data) for d in errors]
+    return [_leaf(field, errors, data)]
+
+
+def _validate(serializer: serializers.BaseSerializer, data: Any) -> dict:
+    if not serializer.is_valid():
+        details = build_details(serializer, serializer.errors, data)
+        if not isinstance(details, dict):
+            details = {"body": details}
+        raise InvalidParameters(details)
+    return serializer.validated_data
+
+
+def parse_body(serializer_class, data: Any, **kwargs: Any) -> dict:
+    """Validate a JSON body; 422 with the details tree on failure."""
+    return _validate(serializer_class(data=data, **kwargs), data)
+
+
+def query_to_dict(query: QueryDict) -> dict:
+    """A plain dict of the query string: `ids[]=1&ids[]=2` and repeated keys become lists."""
+    out: dict[str, Any] = {}
+    for raw_key in query:
+        key = raw_key[:-2] if raw_key.endswith("[]") else raw_key
+        values = query.getlist(raw_key)
+        if raw_key.endswith("[]") or len(values) > 1 or key in out:
+            existing = out.get(key, [])
+            if not isinstance(existing, list):
+                existing = [existing]
+            out[key] = existing + values
+        else:
+            out[key] = values[-1]
+    return out
+
+
+def _display_query_value(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 19:
+        return int(value)
+    return value
+
+
+def parse_query(serializer_class, query: QueryDict, **kwargs: Any) -> dict:
+    """Validate query parameters; 422 with the details tree (keyed by parameter name) on failure."""
+    data = query_to_dict(query)
+    serializer = serializer_class(data=data, **kwargs)
+    if not serializer.is_valid():
+        details = build_details(serializer, serializer.errors, data)
+        for leaves in details.values():
+            if isinstance(leaves, list):
+                for leaf in leaves:
+                    leaf["value"] = _display_query_value(leaf["value"])
+        raise InvalidParameters(details)
+    return serializer.validated_data
+
+
+# --- Fields used across the API -------------------------------------------------------------------
+
+
+class QueryListField(serializers.ListField):
+    """A list in the query string: `ids[]=1&ids[]=2`, `ids=1&ids=2` or `ids=1,2`."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [data]
+        if isinstance(data, list):
+            data = [part.strip() for item in data for part in str(item).split(",") if part.strip()]
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that refuses booleans and floats with a fraction (JSON `true` is not `1`)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string that refuses numbers, booleans, lists and objects instead of coercing them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON booleans only in bodies (query strings use BooleanField's string forms)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+def per_page_field(*, maximum: int, default: int) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=maximum, default=default, required=False)
+
+
+def page_no_field() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=10**9, default=1, required=False)

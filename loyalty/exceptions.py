@@ -1,0 +1,157 @@
+"""Domain errors. Services raise them; the API's exception handler renders them as the contract says.
+
+Each carries its HTTP status, a stable `code` and the contract's exact message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rest_framework.exceptions import APIException
+
+
+class DomainError(APIException):
+    status_code = 422
+    code = "error"
+    message = "Error"
+
+    def __init__(self, message: str | None = None, *, extra: dict | None = None):
+        self.message = message or self.message
+        self.extra = extra or {}
+        super().__init__(detail=self.message, code=self.code)
+
+    def body(self) -> dict:
+        return {"error": self.message, **self.extra}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidJSON(DomainError):
+    status_code, code, message = 400, "invalid_json", "Invalid JSON"
+
+
+class ClientTokenInvalid(DomainError):
+    status_code, code, message = 401, "unauthorized", "Invalid client token"
+
+
+class FeatureDisabled(DomainError):
+    status_code, code = 402, "feature_disabled"
+
+
+class OffersDisabled(FeatureDisabled):
+    message = "Offers are not enabled for the Loyalty Club"
+
+
+class RewardsDisabled(FeatureDisabled):
+    message = "Rewards Program is not enabled for the Loyalty Club"
+
+
+class MissingPermit(DomainError):
+    status_code, code = 403, "missing_permit"
+
+    def __init__(self, permit: str):
+        self.permit = permit
+        super().__init__(f"Missing permit: {permit}")
+
+
+class NotFound(DomainError):
+    status_code, code, message = 404, "not_found", "Not found"
+
+
+class ClubNotFound(NotFound):
+    message = "Loyalty club not found"
+
+
+class ResourceNotFound(NotFound):
+    """`<Kind>#<id> not found`, e.g. `Offer#123 not found`."""
+
+    def __init__(self, kind: str, ident: object):
+        super().__init__(f"{kind}#{ident} not found")
+
+
+class NotAllowed(DomainError):
+    status_code, code, message = 405, "not_allowed", "Method not allowed"
+
+
+class Conflict(DomainError):
+    status_code, code = 409, "conflict"
+
+
+class BodyTooLarge(DomainError):
+    status_code, code, message = 413, "body_too_large", "Request body is larger than 1 MiB"
+
+
+class BusinessRuleError(DomainError):
+    """A 422 business-rule refusal `{"error": "<message>"}`."""
+
+    status_code, code = 422, "business_rule"
+
+
+class InvalidParameters(DomainError):
+    """422 with the "Invalid parameters" tree (SPEC §1.4)."""
+
+    status_code, code, message = 422, "invalid_parameters", "Invalid parameters"
+
+    def __init__(self, details: dict):
+        self.details = details
+        super().__init__(extra={"details": details})
+
+
+class RateLimited(DomainError):
+    status_code, code, message = 429, "rate_limited", "Rate limit exceeded"
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__()
+
+
+class MemberTokenInvalid(DomainError):
+    status_code, code, message = 460, "member_token_invalid", "Invalid member access token"
+
+
+class MemberCredentialsInvalid(DomainError):
+    status_code, code, message = 461, "invalid_credentials", "Invalid credentials"
+
+
+class RefreshTokenInvalid(DomainError):
+    status_code, code, message = 462, "invalid_refresh_token", "Invalid refresh token"
+
+
+class MemberBanned(DomainError):
+    status_code, code, message = 467, "member_banned", "Member is banned!"
+
+    def __init__(self, banned_until: datetime):
+        from loyalty.api.formats import format_datetime
+
+        super().__init__(extra={"banned_until": format_datetime(banned_until)})
+
+
+class MissingHeader(DomainError):
+    status_code, code = 470, "missing_header"
+
+    def __init__(self, header: str):
+        super().__init__(f"Missing header: {header}")
+
+
+class WrongHeader(DomainError):
+    status_code, code = 471, "wrong_header"
+
+    def __init__(self, header: str):
+        super().__init__(f"Wrong header value: {header}")
+
+
+class NotParticipating(DomainError):
+    status_code, code, message = 480, "not_participating", "Member is not participating in Rewards Program"
+
+
+# Reason phrases for the contract's non-standard status codes.
+REASON_PHRASES = {
+    460: "Member Token Invalid",
+    461: "Invalid Member Credentials",
+    462: "Invalid Refresh Token",
+    467: "Member Banned",
+    470: "Missing Header",
+    471: "Wrong Header",
+    480: "Not Participating",
+}

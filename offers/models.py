@@ -1,0 +1,1 @@
+"""Offers, collections, grants, usages, likes and events."""

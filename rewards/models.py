@@ -1,0 +1,1 @@
+"""Rewards program configuration, achievements, the points ledger and the rewards shop."""
