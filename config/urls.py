@@ -6,8 +6,11 @@ from loyalty.api import urls as loyalty_urls
 from loyalty.api.views import LoyaltyClubView, health
 from offers.api import urls as offers_urls
 from rewards.api import urls as rewards_urls
+from webhooks.api import urls as webhooks_urls
 
-club_patterns = loyalty_urls.v3_patterns + offers_urls.v3_patterns + rewards_urls.v3_patterns
+club_patterns = (
+    loyalty_urls.v3_patterns + offers_urls.v3_patterns + rewards_urls.v3_patterns + webhooks_urls.v3_patterns
+)
 
 urlpatterns = [
     path("admin/", admin.site.urls),

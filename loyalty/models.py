@@ -176,3 +176,30 @@ class MemberGroupMembership(models.Model):
 
     def __str__(self) -> str:
         return f"member #{self.member_id} in group #{self.group_id}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a write sent with an `Idempotency-Key` (SPEC §10.1), per client token, club
+    and key. The unique constraint is what stops two concurrent requests with one key both executing."""
+
+    IN_PROGRESS, COMPLETED = "in_progress", "completed"
+
+    client_token = models.ForeignKey(ClientToken, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=100, help_text="Club slug, or empty for global endpoints")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    request_digest = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    state = models.CharField(max_length=20, default=IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client_token", "scope", "key"], name="idempotency_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

@@ -43,3 +43,13 @@ def member_access_token_find(*, secret: str, club: LoyaltyClub, now: datetime) -
 def member_in_group(*, member_id: int, group_id: int) -> bool:
     """Is member M in group G? One index lookup on (member, group)."""
     return MemberGroupMembership.objects.filter(member_id=member_id, group_id=group_id).exists()
+
+
+def member_ensure_not_banned(*, member: Member, now: datetime | None = None) -> None:
+    """467 `Member is banned!` with `banned_until` while now < banned_until."""
+    from django.utils import timezone
+
+    from loyalty.exceptions import MemberBanned
+
+    if member.banned_until is not None and (now or timezone.now()) < member.banned_until:
+        raise MemberBanned(member.banned_until)

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "loyalty",
     "offers",
     "rewards",
+    "webhooks",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,2 @@
+# Club-scoped, mounted under /v3/<lc>/.
+v3_patterns: list = []

@@ -1,0 +1,1 @@
+"""Webhook endpoints, the transactional outbox and delivery attempts."""
