@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from loyalty import services
+from loyalty.admin_forms import ClientTokenAdminForm
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup
 
 
@@ -16,45 +17,23 @@ class LoyaltyClubAdmin(admin.ModelAdmin):
 class ClientTokenAdmin(admin.ModelAdmin):
     """Issuing goes through the same service as the API; the secret is shown once, in a message."""
 
-    list_display = (
-        "name",
-        "token_prefix",
-        "product",
-        "loyalty_club_ids",
-        "policies",
-        "revoked_at",
-        "created_at",
-    )
-    list_filter = ("revoked_at",)
+    form = ClientTokenAdminForm
+    list_display = ("name", "token_prefix", "product", "loyalty_club_ids", "policies", "revoked_at", "created_at")
+    list_filter = ("revoked_at", "product")
     search_fields = ("name", "token_prefix")
-    readonly_fields = ("token_prefix", "created_at", "updated_at")
-    fields = (
-        "name",
-        "permits",
-        "policies",
-        "loyalty_club_ids",
-        "product",
-        "revoked_at",
-        "token_prefix",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = ("token_prefix", "revoked_at", "created_at", "updated_at")
     actions = ["revoke"]
 
+    def get_fields(self, request, obj=None):
+        fields = ["name", "permits", "policies", "all_clubs", "clubs", "product"]
+        return fields + (["token_prefix", "revoked_at", "created_at", "updated_at"] if obj else [])
+
     def save_model(self, request, obj, form, change):
+        attrs = form.token_attributes
         if change:
-            services.client_token_update(
-                token=obj,
-                **{k: form.cleaned_data[k] for k in ("name", "permits", "policies", "loyalty_club_ids", "product")},
-            )
+            services.client_token_update(token=obj, **attrs)
             return
-        issued = services.client_token_issue(
-            name=obj.name,
-            permits=obj.permits,
-            policies=obj.policies,
-            loyalty_club_ids=obj.loyalty_club_ids,
-            product=obj.product,
-        )
+        issued = services.client_token_issue(**attrs)
         obj.pk = issued.token.pk
         obj.token_prefix = issued.token.token_prefix
         messages.warning(request, f"Token secret (copy it now, it is not shown again): {issued.secret}")
@@ -63,6 +42,7 @@ class ClientTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset:
             services.client_token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")
 
 
 admin.site.register(Member)
