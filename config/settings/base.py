@@ -175,3 +175,16 @@ LOGGING = {
 # --- Loyalty --------------------------------------------------------------------------------------
 # Optional per-client-token rate limit (requests per minute); 0 disables it.
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)
+
+# --- Idempotency keys (SPEC §10.1) ----------------------------------------------------------------
+# How long a stored first response is replayed (at least 24 h), and after how long an unfinished request
+# (its process died) no longer blocks a retry with the same key.
+IDEMPOTENCY_KEY_TTL_SECONDS = max(env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=86400), 86400)
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=300)
+
+# Periodic tasks of the idempotency keys and webhooks (merged into any schedule defined above; the
+# DatabaseScheduler installs them as editable entries in the admin).
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "idempotency-keys-purge": {"task": "loyalty.tasks.idempotency_keys_purge", "schedule": 3600.0},
+}

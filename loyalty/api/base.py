@@ -3,20 +3,32 @@
 470/471 headers → 401 client token → 404 club → 402 feature → 403 permit → 460 member token →
 404 member (by id) — and the view's handler then does 404 resource → 422 parameters → business rules.
 Each view declares its permit in one line, next to the handler.
+
+Writes sent with `Idempotency-Key` (SPEC §10.1) are claimed at the end of `initial()` — after every
+authentication and permit check, so 470/401/403/460 answers are never stored — and their response is
+stored in `finalize_response()` (or the claim released on a 5xx so that a retry runs again).
 """
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from rest_framework.views import APIView
 
-from loyalty import selectors
+from loyalty import idempotency, selectors
 from loyalty.api.authentication import ClientTokenAuthentication, member_from_bearer
-from loyalty.exceptions import ClubNotFound, MissingPermit, OffersDisabled, RewardsDisabled
+from loyalty.exceptions import REASON_PHRASES, ClubNotFound, MissingPermit, OffersDisabled, RewardsDisabled
 
 FEATURE_ERRORS = {
     "offers": ("offers_enabled", OffersDisabled),
     "rewards": ("rewards_enabled", RewardsDisabled),
 }
+
+
+class _IdempotentReplay(Exception):
+    """Raised from `initial()` to answer with the stored first response instead of running the handler."""
+
+    def __init__(self, stored: idempotency.StoredResponse):
+        self.stored = stored
 
 
 class LoyaltyAPIView(APIView):
@@ -29,6 +41,7 @@ class LoyaltyAPIView(APIView):
     * Member context comes from the URL (`ctx` kwarg, see `loyalty.api.urls.member_context_paths`):
       `me` authenticates the Bearer token (460), `id` loads the member by id (404), `guest` has none.
       `bearer = True` requires the Bearer token on views without a context segment.
+    * POST/PUT/PATCH/DELETE honour `Idempotency-Key` (see the module docstring and `loyalty.idempotency`).
     """
 
     authentication_classes = [ClientTokenAuthentication]
@@ -70,3 +83,58 @@ class LoyaltyAPIView(APIView):
             request.member = member_from_bearer(request, club=club)
         elif ctx == "id":
             request.member = selectors.member_get(club=club, member_id=self.kwargs["member_id"])
+        self.idempotency_begin(request)
+
+    # --- Idempotency keys (SPEC §10.1) ----------------------------------------------------------------
+
+    def idempotency_begin(self, request) -> None:
+        """Claim the request's idempotency key, or replay / refuse (409, 422) per the earlier request."""
+        request.idempotency_record = None
+        raw_key = request.headers.get(idempotency.HEADER)
+        if raw_key is None or request.method not in idempotency.METHODS or not hasattr(self, request.method.lower()):
+            return
+        key = idempotency.idempotency_key_validate(raw_key)
+        outcome = idempotency.idempotency_key_claim(
+            client_token=request.auth,
+            scope=self.kwargs.get("lc") or "",
+            key=key,
+            method=request.method,
+            path=request.get_full_path(),
+            body=request.body,  # read before the parser; DRF then parses from the cached bytes
+        )
+        if isinstance(outcome, idempotency.StoredResponse):
+            raise _IdempotentReplay(outcome)
+        request.idempotency_record = outcome
+
+    def handle_exception(self, exc):
+        if isinstance(exc, _IdempotentReplay):
+            response = HttpResponse(exc.stored.body, status=exc.stored.status, content_type="application/json")
+            if exc.stored.status in REASON_PHRASES:
+                response.reason_phrase = REASON_PHRASES[exc.stored.status]
+            response[idempotency.REPLAYED_HEADER] = "true"
+            return response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(request, "idempotency_record", None)
+        if record is not None:
+            request.idempotency_record = None
+            if response.status_code >= 500 or response.status_code == 429:
+                # Not an answer to the request but a failure to answer it: let a retry run.
+                idempotency.idempotency_key_release(record=record)
+            else:
+                if not getattr(response, "is_rendered", True):
+                    response.render()
+                idempotency.idempotency_key_complete(record=record, status=response.status_code, body=response.content)
+        return response
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            # Only reached when the error escaped DRF's handler or the response could not be stored.
+            record = getattr(getattr(self, "request", None), "idempotency_record", None)
+            if record is not None:
+                idempotency.idempotency_key_release(record=record)
+            raise

@@ -112,16 +112,36 @@ class ContractAutoSchema(AutoSchema):
                     str,
                     OpenApiParameter.HEADER,
                     required=False,
-                    description="1–255 printable ASCII characters; a retry with the same key replays the first response",  # noqa: E501
+                    description=(
+                        "1–255 printable ASCII characters. The first response for (client token, club, key) is "
+                        "kept for 24 h: a retry with the same method, path and body replays it (with header "
+                        "`Idempotent-Replayed: true`) without doing the work again; the same key with another "
+                        "method, path or body answers 422; a retry while the first request runs answers 409."
+                    ),
                 )
             )
         return params
 
     def get_response_serializers(self):
-        responses = super().get_response_serializers()
+        return self._contract_responses(super().get_response_serializers())
+
+    def _get_response_bodies(self, direction="response"):
+        # `@extend_schema(responses=...)` replaces get_response_serializers() in a subclass of this class,
+        # bypassing the override above; applying the contract here reaches every operation.
+        responses = self._contract_responses(self.get_response_serializers())
+        return {
+            str(code): self._get_response_for_code(serializer, str(code), direction=direction)
+            for code, serializer in responses.items()
+        }
+
+    def _contract_responses(self, responses):
+        """The view's responses keyed by status (200, or 201 for creates; DELETE answers a body too), plus
+        the contract's error bodies."""
         if not hasattr(self.view, "permit"):
-            return responses
-        if not isinstance(responses, dict):
+            return responses if isinstance(responses, dict) else {"200": responses}
+        if isinstance(responses, dict):
+            responses = {str(code): serializer for code, serializer in responses.items()}
+        else:
             responses = {"201" if self.method == "POST" and getattr(self.view, "creates", False) else "200": responses}
         errors = {
             "400": ErrorResponseSerializer,
@@ -137,6 +157,8 @@ class ContractAutoSchema(AutoSchema):
             errors["402"] = ErrorResponseSerializer
         if self._needs_bearer():
             errors["460"] = ErrorResponseSerializer
+        if self.method in ("POST", "PUT", "DELETE", "PATCH"):
+            errors["409"] = ErrorResponseSerializer  # Idempotency-Key still in flight (SPEC §10.1)
         for status, serializer in errors.items():
             responses.setdefault(status, serializer)
         return responses
