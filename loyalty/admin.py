@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from loyalty import services
+from loyalty import admin_jobs, services  # noqa: F401  (admin_jobs registers the job status view)
 from loyalty.admin_forms import ClientTokenAdminForm
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup
 

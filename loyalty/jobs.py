@@ -1,0 +1,97 @@
+"""Scheduled-job plumbing: a lease lock per job and a run log.
+
+`job_run(name=…, func=…)` is what every periodic Celery task calls. If another process holds the job's
+lease (a duplicate beat, a redelivered message, an overlapping slow run) the call records a `skipped`
+run and returns at once; otherwise it records the run, its duration and its result. The work itself must
+still be safe to repeat (database constraints are the last guard), the lease only avoids wasted effort.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from loyalty.models import JobLock, JobRun
+
+logger = logging.getLogger("loyalty.jobs")
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def job_lock_acquire(*, name: str, holder: str, lease_seconds: int, now: datetime | None = None) -> bool:
+    """Take the lease if it is free or expired: one conditional UPDATE, so exactly one contender wins."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            JobLock.objects.get_or_create(name=name, defaults={"expires_at": now})
+    except IntegrityError:  # created concurrently by another contender: fine, the row exists
+        pass
+    won = JobLock.objects.filter(name=name, expires_at__lte=now).update(
+        holder=holder, expires_at=now + timedelta(seconds=lease_seconds)
+    )
+    return won == 1
+
+
+def job_lock_release(*, name: str, holder: str) -> None:
+    JobLock.objects.filter(name=name, holder=holder).update(holder="", expires_at=timezone.now())
+
+
+def job_run(*, name: str, func: Callable[[], dict[str, Any] | None], lease_seconds: int = 3600) -> dict[str, Any]:
+    """Run `func` under the job's lease and record it. Returns the result, or `{"skipped": …}`."""
+    holder = _holder()
+    if not job_lock_acquire(name=name, holder=holder, lease_seconds=lease_seconds):
+        now = timezone.now()
+        JobRun.objects.create(
+            name=name,
+            status=JobRun.SKIPPED,
+            started_at=now,
+            finished_at=now,
+            duration_ms=0,
+            result={"skipped": "another run holds the lease"},
+        )
+        logger.info("job %s skipped: lease held elsewhere", name)
+        return {"skipped": "another run holds the lease"}
+    run = JobRun.objects.create(name=name)
+    started = time.monotonic()
+    try:
+        result = func() or {}
+    except Exception as exc:
+        _finish(run, started, JobRun.FAILED, None, f"{exc.__class__.__name__}: {exc}")
+        raise
+    else:
+        _finish(run, started, JobRun.OK, result, "")
+        return result
+    finally:
+        job_lock_release(name=name, holder=holder)
+
+
+def _finish(run: JobRun, started: float, status: str, result: dict | None, error: str) -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    run.duration_ms = int((time.monotonic() - started) * 1000)
+    run.result = result
+    run.error = error[:5000]
+    run.save(update_fields=["status", "finished_at", "duration_ms", "result", "error"])
+
+
+def job_runs_latest() -> list[JobRun]:
+    """The latest run of every job name (for the staff status view)."""
+    latest: dict[str, JobRun] = {}
+    names = JobRun.objects.values_list("name", flat=True).distinct()
+    for name in names:
+        run = JobRun.objects.filter(name=name).exclude(status=JobRun.SKIPPED).first()
+        run = run or JobRun.objects.filter(name=name).first()
+        if run is not None:
+            latest[name] = run
+    return [latest[n] for n in sorted(latest)]
