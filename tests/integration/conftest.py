@@ -1,0 +1,128 @@
+"""A real Celery worker process against a real broker (Redis), sharing the PostgreSQL test database.
+
+Tests using `celery_worker_process` must be `@pytest.mark.django_db(transaction=True)` so that what they
+write is committed and visible to the worker. They are skipped, with the reason shown, when the database is
+not PostgreSQL (the in-memory SQLite test database cannot be shared) or no Redis answers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from django.db import connection
+
+REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _redis_reachable(url: str) -> bool:
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return True
+    except Exception:
+        return False
+
+
+class WorkerProcess:
+    """`celery -A config worker` as a child process; `kill()` sends SIGKILL like a crash would."""
+
+    def __init__(self, *, database_name: str, log_path: Path):
+        self.database_name = database_name
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.producer = Celery("loyalty-test-producer", broker=REDIS_URL)
+        self.producer.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
+
+    def start(self, *, concurrency: int = 1) -> None:
+        settings = connection.settings_dict
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DATABASE_URL": (
+                f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
+                f"/{self.database_name}"
+            ),
+            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "--pool=prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early, see {self.log_path}")
+            if self.producer.control.ping(timeout=0.5):
+                return
+        raise RuntimeError(f"worker did not become ready, see {self.log_path}")
+
+    def send(self, name: str, *args, **kwargs):
+        return self.producer.send_task(name, args=args, kwargs=kwargs)
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a machine crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the worker process must share the test database (CI runs it)")
+    if not _redis_reachable(REDIS_URL):
+        pytest.skip(f"no Redis broker reachable at {REDIS_URL} (set LOYALTY_TEST_REDIS_URL; CI runs it)")
+    worker = WorkerProcess(database_name=connection.settings_dict["NAME"], log_path=tmp_path / "worker.log")
+    worker.producer.connection_for_write().channel().client.flushdb()  # a clean queue for this test
+    yield worker
+    worker.stop()
+
+
+def wait_until(predicate, *, timeout: float = 60, interval: float = 0.2):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
