@@ -1,0 +1,280 @@
+"""Shared benchmark machinery: a fresh PostgreSQL database, the API under gunicorn with production
+settings, wrk as the load generator, pgbench for SQL baselines, and the results table.
+
+Benchmarks are not tests: they print figures and ratios against a baseline measured in the same run,
+because the machine is shared and noisy. Run them on demand (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
+PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/postgres"
+
+
+def ensure_tool(command: str, debian_package: str) -> str:
+    """The path of `command`, installing its Debian package first if it is missing."""
+    path = shutil.which(command)
+    if path:
+        return path
+    subprocess.run(["apt-get", "install", "-y", "-qq", debian_package], check=True, stdout=subprocess.DEVNULL)
+    path = shutil.which(command)
+    if not path:
+        raise RuntimeError(f"{command} not found after installing {debian_package}")
+    return path
+
+
+def recreate_database(name: str) -> str:
+    """Drop and create a PostgreSQL database; returns its DATABASE_URL."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgres://postgres@{PG_HOST}:5432/{name}"
+
+
+def bench_env(database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE if capture else None,
+    )
+    return result.stdout if capture else ""
+
+
+class Gunicorn:
+    """The API under gunicorn (production settings, persistent DB connections)."""
+
+    def __init__(self, env: dict[str, str], *, workers: int = 3, threads: int = 1, port: int = 8765):
+        self.env, self.workers, self.threads, self.port = env, workers, threads, port
+        self.proc: subprocess.Popen | None = None
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> Gunicorn:
+        worker_class = "gthread" if self.threads > 1 else "sync"
+        self.proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--worker-class",
+                worker_class,
+                "--access-logfile",
+                "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
+                "--log-level",
+                "warning",
+                "--keep-alive",
+                "30",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not become healthy")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def worker_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    socket_errors: int = 0
+
+
+_WRK_REPORTER = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+s2, s3, s4, s5, s422 = 0, 0, 0, 0, 0
+function response(status, headers, body)
+  if status >= 500 then s5 = s5 + 1 elseif status == 422 then s422 = s422 + 1; s4 = s4 + 1
+  elseif status >= 400 then s4 = s4 + 1 elseif status >= 300 then s3 = s3 + 1 else s2 = s2 + 1 end
+end
+function done(summary, latency, requests)
+  local t = {s2=0, s3=0, s4=0, s5=0, s422=0}
+  for _, thread in ipairs(threads) do
+    for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKSTATS {"requests": %d, "us": %d, "p50_us": %d, "p99_us": %d, "2xx": %d, "3xx": %d, "4xx": %d, ' ..
+    '"5xx": %d, "422": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), t.s2, t.s3, t.s4,
+    t.s5, t.s422, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def wrk(
+    url: str,
+    *,
+    lua: str = "",
+    connections: int = 16,
+    duration: int = 10,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    timeout: int = 10,
+) -> LoadResult:
+    """Run wrk against `url` with an optional Lua `request()`; returns throughput, latency and statuses."""
+    binary = ensure_tool("wrk", "wrk")
+    header_lines = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(header_lines + lua + _WRK_REPORTER)
+    try:
+        out = subprocess.run(
+            [
+                binary,
+                "-t",
+                str(min(threads, connections)),
+                "-c",
+                str(connections),
+                "-d",
+                f"{duration}s",
+                "--timeout",
+                f"{timeout}s",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    line = next(line for line in out.splitlines() if line.startswith("WRKSTATS "))
+    stats = json.loads(line.removeprefix("WRKSTATS "))
+    seconds = stats["us"] / 1e6
+    return LoadResult(
+        requests=stats["requests"],
+        seconds=seconds,
+        rps=stats["requests"] / seconds,
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+        statuses={k: stats[k] for k in ("2xx", "3xx", "4xx", "5xx", "422")},
+        socket_errors=stats["socket_errors"],
+    )
+
+
+def pgbench(database_url: str, script: str, *, clients: int, duration: int = 10, threads: int = 2) -> float:
+    """TPS of `script` (pgbench syntax) run by `clients` connections; the SQL baseline for a request."""
+    binary = ensure_tool("pgbench", "postgresql-client")
+    dbname = database_url.rsplit("/", 1)[1]
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            [
+                binary,
+                "-h",
+                PG_HOST,
+                "-U",
+                "postgres",
+                "-n",
+                "-c",
+                str(clients),
+                "-j",
+                str(min(threads, clients)),
+                "-T",
+                str(duration),
+                "-f",
+                f.name,
+                "--no-vacuum",
+                dbname,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    for line in out.splitlines():
+        if line.startswith("tps ="):
+            return float(line.split()[2])
+    raise RuntimeError(f"could not read pgbench output:\n{out}")
+
+
+@dataclass
+class Row:
+    metric: str
+    ours: float
+    baseline: float | None
+    target: str
+    met: bool
+    unit: str = ""
+
+    @property
+    def ratio(self) -> str:
+        return f"{self.ours / self.baseline:.2f}" if self.baseline else "-"
+
+
+def print_table(rows: list[Row], title: str) -> None:
+    print(f"\n{title}")
+    header = f"{'metric':<52} {'ours':>12} {'baseline':>12} {'ratio':>7}  {'target':<22} met?"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        base = f"{r.baseline:,.1f}" if r.baseline is not None else "-"
+        print(f"{r.metric:<52} {r.ours:>12,.1f} {base:>12} {r.ratio:>7}  {r.target:<22} {'yes' if r.met else 'NO'}")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
