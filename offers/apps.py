@@ -4,3 +4,18 @@ from django.apps import AppConfig
 class OffersConfig(AppConfig):
     name = "offers"
     verbose_name = "Offers"
+
+    def ready(self):
+        from loyalty.signals import member_created
+
+        member_created.connect(_on_member_created, dispatch_uid="offers.grant_welcome_offers")
+
+
+def _on_member_created(sender, member, **kwargs):
+    """Queue the welcome grants once the member's transaction has committed (SPEC §8)."""
+    from django.db import transaction
+
+    from offers.tasks import grant_welcome_offers
+
+    member_id = member.pk
+    transaction.on_commit(lambda: grant_welcome_offers.delay(member_id))

@@ -1,2 +1,29 @@
+from django.urls import path
+
+from loyalty.api.routing import member_context_paths
+from offers.api import views
+
 # Club-scoped, mounted under /v3/<lc>/.
-v3_patterns: list = []
+v3_patterns: list = [
+    *member_context_paths("offers/meta", views.MemberOffersMetaView, name="member-offers-meta"),
+    *member_context_paths("offers", views.MemberOfferListView, name="member-offers"),
+    *member_context_paths("offers/<int:offer_id>", views.MemberOfferDetailView, name="member-offer"),
+    *member_context_paths(
+        "offers/<int:offer_id>/use", views.MemberOfferUseView, name="member-offer-use", contexts=("me", "id")
+    ),
+    *member_context_paths(
+        "offers/<int:offer_id>/like", views.MemberOfferLikeView, name="member-offer-like", contexts=("me", "id")
+    ),
+    *member_context_paths(
+        "offers/<int:offer_id>/unlike", views.MemberOfferUnlikeView, name="member-offer-unlike", contexts=("me", "id")
+    ),
+    *member_context_paths(
+        "offers/<int:offer_id>/grant", views.MemberOfferGrantView, name="member-offer-grant", contexts=("id",)
+    ),
+    *member_context_paths(
+        "events/offers_clicked", views.OffersClickedView, name="member-offers-clicked", contexts=("me",)
+    ),
+    *member_context_paths("events/offers_seen", views.OffersSeenView, name="member-offers-seen", contexts=("me",)),
+    path("offers/events/offers_clicked", views.OffersClickedView.as_view(), name="offers-clicked"),
+    path("offers/events/offers_seen", views.OffersSeenView.as_view(), name="offers-seen"),
+]

@@ -1,0 +1,232 @@
+"""Member offer endpoints (SPEC §4.1) in the `me`, `{member_id}` and `guest` contexts."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from loyalty.api.base import LoyaltyAPIView
+from loyalty.api.params import parse_body, parse_query, query_to_dict
+from loyalty.api.serializers import EmptyResponseSerializer
+from loyalty.exceptions import InvalidParameters
+from loyalty.permits import SCOPE_PERMITS
+from offers import selectors, services
+from offers.api import serializers as s
+from offers.models import Offer, OfferEvent
+from offers.texts import request_languages
+
+_P = "Offers:Api:MemberOffers:"
+SCOPE_PARAMETER = OpenApiParameter(
+    "scope",
+    str,
+    enum=list(SCOPE_PERMITS),
+    required=False,
+    description="Offer scope (default `standard`); needs the matching `Offers:Api:Scopes:*` permit",
+)
+
+
+class MemberOfferAPIView(LoyaltyAPIView):
+    """Base of the member offer endpoints: feature `offers` (402) and the scope permit of `?scope=` (403)."""
+
+    feature = "offers"
+    schema_tags = ["Offers (member)"]
+    extra_permit_note = "Also needs the `Offers:Api:Scopes:*` permit of the requested `scope`."
+
+    def required_permits(self, request) -> list[str]:
+        permits = super().required_permits(request)
+        scope = query_to_dict(request.query_params).get("scope", "standard")
+        if isinstance(scope, str) and scope in SCOPE_PERMITS:
+            permits.append(SCOPE_PERMITS[scope])
+        return permits
+
+    def parse_scope(self, request) -> str:
+        return parse_query(s.OfferScopeQuerySerializer, request.query_params)["scope"]
+
+    def languages(self, request) -> list[str]:
+        return request_languages(locale=request.headers.get("X-Locale"), member=request.member, club=request.club)
+
+
+class MemberOffersMetaView(MemberOfferAPIView):
+    permit = {"me": f"{_P}GetMeta", "id": f"{_P}GetMetaByMemberId", "guest": f"{_P}GetMetaPreview"}
+
+    @extend_schema(parameters=[SCOPE_PARAMETER], responses=s.MemberOffersMetaResponseSerializer, summary="Offers meta")
+    def get(self, request, lc, ctx, member_id=None):
+        scope = self.parse_scope(request)
+        meta = selectors.offers_meta(club=request.club, member=request.member, scope=scope)
+        languages = self.languages(request)
+        collections = [s.collection_to_json(c, languages=languages) for c in meta.collections]
+        collections.sort(key=lambda c: ((c["title"] or "").lower(), c["id"]))
+        return Response(
+            {
+                "tags": meta.tags,
+                "stores": meta.stores,
+                "collections": collections,
+                "activated_seconds_time": request.club.activated_seconds_time,
+            }
+        )
+
+
+class MemberOfferListView(MemberOfferAPIView):
+    permit = {"me": f"{_P}ListVisible", "id": f"{_P}ListVisibleByMemberId", "guest": f"{_P}ListVisiblePreview"}
+
+    @extend_schema(
+        parameters=[s.MemberOfferListQuerySerializer],
+        responses=s.MemberOfferListResponseSerializer,
+        summary="List the offers visible in this context",
+    )
+    def get(self, request, lc, ctx, member_id=None):
+        q = parse_query(
+            s.MemberOfferListQuerySerializer, request.query_params, context={"guest": request.member is None}
+        )
+        languages = self.languages(request)
+        filters = selectors.OfferListFilters(
+            collection_ids=q.get("collection_ids"),
+            tags=q.get("tags"),
+            stores=q.get("stores"),
+            ids=q.get("ids"),
+            type=q.get("type"),
+            campaign_ids=q.get("campaign_id"),
+            search=q.get("search") or None,
+            usable=q["usable"],
+            liked=q["liked"],
+            order_by=q["order_by"],
+        )
+        page = selectors.offers_page(
+            club=request.club,
+            member=request.member,
+            scope=q["scope"],
+            filters=filters,
+            languages=languages,
+            page_no=q["page_no"],
+            per_page=q["per_page"],
+            with_pagination_info=q["include_pagination_info"],
+        )
+        activation = request.club.activated_seconds_time
+        offers = [s.offer_to_json(row, languages=languages, activated_seconds_time=activation) for row in page.rows]
+        body = {"offers": offers}
+        if page.pagination_info is not None:
+            body["pagination_info"] = page.pagination_info
+        return Response(body)
+
+
+class MemberOfferDetailView(MemberOfferAPIView):
+    permit = {"me": f"{_P}Get", "id": f"{_P}GetByMemberId", "guest": f"{_P}GetPreview"}
+
+    @extend_schema(parameters=[SCOPE_PARAMETER], responses=s.MemberOfferResponseSerializer, summary="Show an offer")
+    def get(self, request, lc, ctx, offer_id, member_id=None):
+        scope = self.parse_scope(request)
+        row = selectors.offer_row_get(club=request.club, member=request.member, scope=scope, offer_id=offer_id)
+        languages = self.languages(request)
+        offer = s.offer_to_json(row, languages=languages, activated_seconds_time=request.club.activated_seconds_time)
+        return Response({"offer": offer})
+
+
+class MemberOfferUseView(MemberOfferAPIView):
+    permit = {"me": f"{_P}Use", "id": f"{_P}UseByMemberId"}
+
+    @extend_schema(
+        parameters=[SCOPE_PARAMETER],
+        request=s.MemberOfferUseInputSerializer,
+        responses=s.MemberOfferUseResponseSerializer,
+        summary="Use an offer",
+    )
+    def post(self, request, lc, ctx, offer_id, member_id=None):
+        scope = self.parse_scope(request)
+        offer = selectors.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        body = parse_body(s.MemberOfferUseInputSerializer, request.data if request.data is not None else {})
+        result = services.offer_use(
+            offer=offer, member=request.member, authorization_token=body.get("authorization_token")
+        )
+        figures = result.figures
+        usage = s.usage_to_json(
+            usable=figures.usable,
+            max_uses=figures.max_uses,
+            uses_left=figures.uses_left,
+            last_used_at=figures.last_used_at,
+            period_uses=figures.period_uses,
+            periodic_timespan=offer.periodic_timespan,
+            periodic_limit=offer.periodic_limit,
+            activated_seconds_time=request.club.activated_seconds_time,
+        )
+        return Response({"usage": usage})
+
+
+class MemberOfferLikeView(MemberOfferAPIView):
+    permit = {"me": f"{_P}Like", "id": f"{_P}LikeByMemberId"}
+    like = True
+
+    @extend_schema(parameters=[SCOPE_PARAMETER], request=None, responses=EmptyResponseSerializer)
+    def put(self, request, lc, ctx, offer_id, member_id=None):
+        scope = self.parse_scope(request)
+        offer = selectors.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        if self.like:
+            services.offer_like(offer=offer, member=request.member)
+        else:
+            services.offer_unlike(offer=offer, member=request.member)
+        return Response({})
+
+
+class MemberOfferUnlikeView(MemberOfferLikeView):
+    like = False
+
+
+class MemberOfferGrantView(MemberOfferAPIView):
+    permit = {"id": f"{_P}GrantByMemberId"}
+
+    @extend_schema(
+        parameters=[SCOPE_PARAMETER],
+        request=s.MemberOfferGrantInputSerializer,
+        responses=EmptyResponseSerializer,
+        summary="Grant an offer to a member",
+    )
+    def post(self, request, lc, ctx, offer_id, member_id=None):
+        scope = self.parse_scope(request)
+        offer = selectors.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        body = parse_body(s.MemberOfferGrantInputSerializer, request.data if request.data is not None else {})
+        services.offer_grant(offer=offer, member=request.member, usable_for_seconds=body.get("usable_for_seconds"))
+        return Response({})
+
+
+class OfferEventsView(MemberOfferAPIView):
+    """`offers_clicked` / `offers_seen` (SPEC §4.10), under `members/me/events/…` and `offers/events/…`."""
+
+    bearer = True
+    kind = OfferEvent.Kind.CLICKED
+
+    @extend_schema(
+        parameters=[SCOPE_PARAMETER], request=s.OfferEventsInputSerializer, responses=EmptyResponseSerializer
+    )
+    def post(self, request, lc, ctx=None):
+        scope = self.parse_scope(request)
+        data = parse_body(s.OfferEventsInputSerializer, request.data, context={"tz": request.club.tzinfo})
+        events = data["events"]
+        wanted = {e["offer_id"] for e in events}
+        known = set(Offer.objects.filter(club=request.club, scope=scope, pk__in=wanted).values_list("pk", flat=True))
+        unknown = {
+            str(i): {
+                "offer_id": [
+                    {
+                        "value": request.data["events"][i].get("offer_id"),
+                        "error": "invalid",
+                        "options": {},
+                        "message": "is not a known offer",
+                    }
+                ]
+            }
+            for i, e in enumerate(events)
+            if e["offer_id"] not in known
+        }
+        if unknown:
+            raise InvalidParameters({"events": unknown})
+        services.offer_events_record(club=request.club, member=request.member, kind=self.kind, events=events)
+        return Response({})
+
+
+class OffersClickedView(OfferEventsView):
+    permit = "Offers:Api:Events:Clicked"
+    kind = OfferEvent.Kind.CLICKED
+
+
+class OffersSeenView(OfferEventsView):
+    permit = "Offers:Api:Events:Seen"
+    kind = OfferEvent.Kind.SEEN

@@ -1,0 +1,31 @@
+"""Calendar periods of periodic usage limits (SPEC §1.6): the current minute / hour / day / ISO week (Monday
+start) / month / year, aligned to the club's timezone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+def period_start(timespan: str, *, now: datetime, tz: ZoneInfo) -> datetime:
+    """The start (aware, UTC) of the calendar period of `timespan` that contains `now`, in `tz`."""
+    local = now.astimezone(tz)
+    timespan = timespan.lower()
+    if timespan == "minute":
+        start = local.replace(second=0, microsecond=0)
+    elif timespan == "hour":
+        start = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        day = local.date()
+        if timespan == "week":
+            day -= timedelta(days=day.weekday())
+        elif timespan == "month":
+            day = day.replace(day=1)
+        elif timespan == "year":
+            day = day.replace(month=1, day=1)
+        elif timespan != "day":
+            raise ValueError(f"unknown timespan {timespan!r}")
+        # Local midnight; a fresh datetime (not .replace on `local`) so the UTC offset is that of midnight,
+        # which differs from now's on the days clocks change.
+        start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return start.astimezone(UTC)

@@ -1,0 +1,472 @@
+"""Reads of the member offer API (SPEC §4.2–4.4, §4.7). Everything is club- and scope-scoped.
+
+Visibility, `usable`, `uses_left`, `liked` and the periodic counters are SQL annotations, so filtering and
+sorting on them happen in the database and a page costs the same number of queries whatever its size.
+`offers_page` returns plain rows (`.values()` plus bulk-loaded tags, stores, collections and files); the API
+turns them into JSON without serializers on this hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OrderBy,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Greatest, Least, Lower
+from django.utils import timezone
+
+from loyalty.api.pagination import pagination_info
+from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
+from offers.exceptions import OfferNotFound
+from offers.models import (
+    GRANT_TYPES,
+    Collection,
+    CollectionOffer,
+    Offer,
+    OfferFile,
+    OfferGrant,
+    OfferLike,
+    OfferStatus,
+    OfferStore,
+    OfferTag,
+    OfferType,
+    OfferUsage,
+    Scope,
+    Timespan,
+)
+from offers.periods import period_start
+from offers.texts import AllTexts, LocalizedText
+
+# --- Visibility -----------------------------------------------------------------------------------
+
+
+def offers_live(*, club: LoyaltyClub, scope: str, now: datetime) -> QuerySet[Offer]:
+    """Published, not archived, inside the visibility window, in the scope: what GET by id may show."""
+    return Offer.objects.filter(
+        Q(visible_since__isnull=True) | Q(visible_since__lte=now),
+        Q(visible_until__isnull=True) | Q(visible_until__gt=now),
+        club=club,
+        scope=scope,
+        status=OfferStatus.PUBLISHED,
+        archived_at__isnull=True,
+    )
+
+
+def active_grants(*, member_id: int, now: datetime, offer=None) -> QuerySet[OfferGrant]:
+    """The member's grants that are still running (`usable_until` null or in the future)."""
+    qs = OfferGrant.objects.filter(member_id=member_id).filter(Q(usable_until__isnull=True) | Q(usable_until__gt=now))
+    return qs.filter(offer=OuterRef("pk") if offer is None else offer)
+
+
+def _in_audience(member_id: int) -> Exists:
+    return Exists(MemberGroupMembership.objects.filter(group_id=OuterRef("audience_id"), member_id=member_id))
+
+
+def offers_visible(*, club: LoyaltyClub, member: Member | None, scope: str, now: datetime) -> QuerySet[Offer]:
+    """What a context lists (SPEC §4.4): live offers, in the audience (if set), and for types that need a
+    grant, holding an active grant. Guests see only offers with neither audience nor grant requirement."""
+    qs = offers_live(club=club, scope=scope, now=now)
+    if member is None:
+        return qs.filter(audience__isnull=True).exclude(type__in=GRANT_TYPES)
+    return qs.filter(
+        Q(audience__isnull=True) | _in_audience(member.id),
+        Q(type=OfferType.REGULAR) | Exists(active_grants(member_id=member.id, now=now)),
+    )
+
+
+def offer_get_visible(*, club: LoyaltyClub, scope: str, offer_id: int | str, now: datetime | None = None) -> Offer:
+    """The live offer with this id in this club and scope (SPEC §4.4 GET, §4.5 check 1), else 404.
+    Audience and grants are not visibility rules here: they make the offer unusable instead."""
+    try:
+        pk = int(offer_id)
+    except (TypeError, ValueError):
+        raise OfferNotFound(offer_id) from None
+    offer = None
+    if 0 < pk < 2**63:
+        offer = offers_live(club=club, scope=scope, now=now or timezone.now()).filter(pk=pk).first()
+    if offer is None:
+        raise OfferNotFound(offer_id)
+    offer.club = club  # callers read club settings (timezone, activation time, tokens) without a query
+    return offer
+
+
+# --- Usage annotations ----------------------------------------------------------------------------
+
+
+def _count(qs: QuerySet) -> Subquery:
+    return Subquery(qs.order_by().values("offer").annotate(n=Count("id")).values("n"), output_field=IntegerField())
+
+
+def _period_start_expr(*, club: LoyaltyClub, now: datetime) -> Case:
+    tz = club.tzinfo
+    return Case(
+        *[When(periodic_timespan=ts, then=Value(period_start(ts, now=now, tz=tz))) for ts in Timespan.values],
+        default=Value(None),
+        output_field=DateTimeField(),
+    )
+
+
+def offers_annotate_usage(
+    qs: QuerySet[Offer], *, club: LoyaltyClub, member: Member | None, now: datetime
+) -> QuerySet[Offer]:
+    """Adds `u_usable`, `u_max_uses`, `u_uses_left`, `u_last_used_at`, `u_period_uses` and `u_liked` (SPEC §4.3).
+
+    Per-member allowance: REGULAR offers allow `maximum_uses_per_user` in total; grant-requiring offers allow
+    `maximum_uses_per_user` per active grant, and each use is drawn from one grant (`OfferGrant.uses_count`),
+    so the member's uses left are Σ over active grants of (maximum − uses drawn)."""
+    max_uses = F("maximum_uses_per_user")
+    in_window = (Q(usable_since__isnull=True) | Q(usable_since__lte=now)) & (
+        Q(usable_until__isnull=True) | Q(usable_until__gt=now)
+    )
+    global_ok = Q(stock__isnull=True) | Q(uses_count__lt=F("stock"))
+    global_left = Case(
+        When(stock__isnull=True, then=Value(None)),
+        default=Greatest(F("stock") - F("uses_count"), Value(0)),
+        output_field=IntegerField(),
+    )
+    if member is None:
+        qs = qs.annotate(
+            u_last_used_at=Value(None, output_field=DateTimeField()),
+            u_period_uses=Value(0, output_field=IntegerField()),
+            u_liked=Value(False, output_field=BooleanField()),
+            u_max_uses=Case(
+                When(type__in=GRANT_TYPES, maximum_uses_per_user__isnull=False, then=Value(0)),
+                default=max_uses,
+                output_field=IntegerField(),
+            ),
+            u_member_left=Case(
+                When(maximum_uses_per_user__isnull=True, then=Value(None)),
+                When(type__in=GRANT_TYPES, then=Value(0)),
+                default=max_uses,
+                output_field=IntegerField(),
+            ),
+        )
+        usable = (
+            in_window
+            & ~Q(scope=Scope.INFORMATIONAL)
+            & Q(audience__isnull=True, type=OfferType.REGULAR)
+            & global_ok
+            & (Q(periodic_timespan__isnull=True) | Q(periodic_limit__gt=0))
+        )
+    else:
+        grants = active_grants(member_id=member.id, now=now)
+        grants_left = grants.annotate(left=Greatest(OuterRef("maximum_uses_per_user") - F("uses_count"), Value(0)))
+        has_grant_left = Case(
+            When(maximum_uses_per_user__isnull=True, then=Exists(grants)),
+            default=Exists(grants.filter(uses_count__lt=OuterRef("maximum_uses_per_user"))),
+            output_field=BooleanField(),
+        )
+        qs = qs.annotate(
+            u_state=FilteredRelation("member_states", condition=Q(member_states__member_id=member.id)),
+        ).annotate(
+            u_last_used_at=F("u_state__last_used_at"),
+            u_period_start=_period_start_expr(club=club, now=now),
+        )
+        qs = qs.annotate(
+            u_period_uses=Case(
+                When(periodic_timespan__isnull=True, then=Value(0)),
+                default=Coalesce(
+                    _count(
+                        OfferUsage.objects.filter(
+                            offer=OuterRef("pk"), member_id=member.id, used_at__gte=OuterRef("u_period_start")
+                        )
+                    ),
+                    Value(0),
+                ),
+                output_field=IntegerField(),
+            ),
+            u_liked=Exists(OfferLike.objects.filter(offer=OuterRef("pk"), member_id=member.id)),
+            u_max_uses=Case(
+                When(
+                    type__in=GRANT_TYPES,
+                    then=max_uses * Coalesce(_count(grants), Value(0)),
+                ),
+                default=max_uses,
+                output_field=IntegerField(),
+            ),
+            u_member_left=Case(
+                When(maximum_uses_per_user__isnull=True, then=Value(None)),
+                When(
+                    type__in=GRANT_TYPES,
+                    then=Coalesce(
+                        Subquery(
+                            grants_left.order_by().values("offer").annotate(s=Sum("left")).values("s"),
+                            output_field=IntegerField(),
+                        ),
+                        Value(0),
+                    ),
+                ),
+                default=Greatest(max_uses - Coalesce(F("u_state__uses_count"), Value(0)), Value(0)),
+                output_field=IntegerField(),
+            ),
+        )
+        usable = (
+            in_window
+            & ~Q(scope=Scope.INFORMATIONAL)
+            & (Q(audience__isnull=True) | _in_audience(member.id))
+            & (Q(type=OfferType.REGULAR) | Q(has_grant_left))
+            & (
+                ~Q(type=OfferType.REGULAR)
+                | Q(maximum_uses_per_user__isnull=True)
+                | Q(maximum_uses_per_user__gt=Coalesce(F("u_state__uses_count"), Value(0)))
+            )
+            & global_ok
+            & (Q(periodic_timespan__isnull=True) | Q(periodic_limit__gt=F("u_period_uses")))
+        )
+    # min(member_left, global_left) with null meaning "unlimited", on every database:
+    # LEAST(COALESCE(a, b), COALESCE(b, a)).
+    return qs.annotate(
+        u_global_left=global_left,
+    ).annotate(
+        u_uses_left=Least(
+            Coalesce(F("u_member_left"), F("u_global_left")), Coalesce(F("u_global_left"), F("u_member_left"))
+        ),
+        u_usable=Case(When(usable, then=Value(True)), default=Value(False), output_field=BooleanField()),
+    )
+
+
+# --- Listing --------------------------------------------------------------------------------------
+
+ORDER_ALWAYS = ("name", "usable_since", "usable_until", "created_at")
+ORDER_MEMBER = ("usable", "uses_left", "liked")
+
+
+def order_attributes(*, guest: bool, single_collection: bool) -> list[str]:
+    allowed = list(ORDER_ALWAYS)
+    if not guest:
+        allowed += ORDER_MEMBER
+    if single_collection:
+        allowed.append("collection_position")
+    return allowed
+
+
+def _collection_position(collection_id: int) -> RawSQL:
+    table = Offer._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT o.ordinality FROM offers_collection c CROSS JOIN LATERAL "
+            "jsonb_array_elements(c.offers_order) WITH ORDINALITY AS o(value, ordinality) "
+            f'WHERE c.id = %s AND o.value = to_jsonb("{table}"."id") LIMIT 1'
+        )
+    else:
+        sql = (
+            "SELECT CAST(j.key AS INTEGER) FROM offers_collection c, json_each(c.offers_order) j "
+            f'WHERE c.id = %s AND j.value = "{table}"."id" LIMIT 1'
+        )
+    return RawSQL(sql, (collection_id,), output_field=IntegerField())
+
+
+def _order_expression(attribute: str, *, languages: list[str], collection_id: int | None):
+    if attribute == "name":
+        return Lower(LocalizedText("name", languages))
+    if attribute in ("usable_since", "usable_until", "created_at"):
+        return F(attribute)
+    if attribute == "collection_position":
+        return _collection_position(collection_id)
+    return F({"usable": "u_usable", "uses_left": "u_uses_left", "liked": "u_liked"}[attribute])
+
+
+@dataclass
+class OfferListFilters:
+    collection_ids: list[int] | None = None
+    tags: list[str] | None = None
+    stores: list[str] | None = None
+    ids: list[int] | None = None
+    type: str | None = None
+    campaign_ids: list[int] | None = None
+    search: str | None = None
+    usable: bool = False
+    liked: bool = False
+    order_by: list[tuple[str, bool]] = field(default_factory=lambda: [("name", False)])  # (attribute, descending)
+
+
+def _apply_filters(qs: QuerySet[Offer], f: OfferListFilters) -> QuerySet[Offer]:
+    if f.collection_ids:
+        qs = qs.filter(Exists(CollectionOffer.objects.filter(offer=OuterRef("pk"), collection_id__in=f.collection_ids)))
+    if f.tags:
+        qs = qs.filter(Exists(OfferTag.objects.filter(offer=OuterRef("pk"), value__in=f.tags)))
+    if f.stores:
+        qs = qs.filter(Exists(OfferStore.objects.filter(offer=OuterRef("pk"), value__in=f.stores)))
+    if f.ids:
+        qs = qs.filter(pk__in=f.ids)
+    if f.type:
+        qs = qs.filter(type=f.type)
+    if f.campaign_ids:
+        qs = qs.filter(campaign_id__in=f.campaign_ids)
+    if f.search:
+        qs = qs.alias(s_name=AllTexts("name"), s_description=AllTexts("description")).filter(
+            Q(s_name__icontains=f.search)
+            | Q(s_description__icontains=f.search)
+            | Exists(OfferTag.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
+            | Exists(OfferStore.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
+        )
+    if f.usable:
+        qs = qs.filter(u_usable=True)
+    if f.liked:
+        qs = qs.filter(u_liked=True)
+    return qs
+
+
+OFFER_ROW_FIELDS = (
+    "id",
+    "name",
+    "type",
+    "scope",
+    "description",
+    "external_url",
+    "usable_since",
+    "usable_until",
+    "extras",
+    "display_schemas",
+    "read_more",
+    "activation_texts",
+    "usage_authorization_token_required",
+    "periodic_timespan",
+    "periodic_limit",
+    "u_usable",
+    "u_max_uses",
+    "u_uses_left",
+    "u_last_used_at",
+    "u_period_uses",
+    "u_liked",
+)
+
+
+@dataclass
+class OfferPage:
+    rows: list[dict[str, Any]]
+    pagination_info: dict[str, Any] | None
+
+
+def offers_page(
+    *,
+    club: LoyaltyClub,
+    member: Member | None,
+    scope: str,
+    filters: OfferListFilters,
+    languages: list[str],
+    page_no: int = 1,
+    per_page: int = 100,
+    with_pagination_info: bool = False,
+    now: datetime | None = None,
+) -> OfferPage:
+    """One page of the offers this context lists, as rows ready for `offers.api.serializers.offer_to_json`.
+    Queries: a COUNT (only with pagination info), the page, then one each for tags, stores, collections
+    and files of the page's offers."""
+    now = now or timezone.now()
+    qs = offers_visible(club=club, member=member, scope=scope, now=now)
+    qs = _apply_filters(offers_annotate_usage(qs, club=club, member=member, now=now), filters)
+    collection_id = filters.collection_ids[0] if filters.collection_ids and len(filters.collection_ids) == 1 else None
+    ordering = []
+    for attribute, descending in filters.order_by:
+        expression = _order_expression(attribute, languages=languages, collection_id=collection_id)
+        ordering.append(
+            OrderBy(expression, descending=True, nulls_first=True)
+            if descending
+            else OrderBy(expression, nulls_last=True)
+        )
+    qs = qs.order_by(*ordering, "id")
+    info = None
+    if with_pagination_info:
+        total = qs.count()
+        info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
+        if info["is_out_of_range"] or total == 0:
+            return OfferPage(rows=[], pagination_info=info)
+    offset = (page_no - 1) * per_page
+    rows = list(qs.values(*OFFER_ROW_FIELDS)[offset : offset + per_page])
+    offer_rows_attach_relations(rows)
+    return OfferPage(rows=rows, pagination_info=info)
+
+
+def offer_row_get(
+    *,
+    club: LoyaltyClub,
+    member: Member | None,
+    scope: str,
+    offer_id: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One offer as a row (GET by id rules: live and in scope; audience and grants only affect usage)."""
+    now = now or timezone.now()
+    qs = offers_annotate_usage(offers_live(club=club, scope=scope, now=now), club=club, member=member, now=now)
+    rows = list(qs.filter(pk=offer_id).values(*OFFER_ROW_FIELDS)) if 0 < offer_id < 2**63 else []
+    if not rows:
+        raise OfferNotFound(offer_id)
+    offer_rows_attach_relations(rows)
+    return rows[0]
+
+
+def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
+    """Adds `tags`, `stores`, `collection_ids` and `files` to each row: four queries for any number of rows."""
+    if not rows:
+        return
+    by_id = {row["id"]: row for row in rows}
+    for row in rows:
+        row.update(tags=[], stores=[], collection_ids=[], files=[])
+    ids = list(by_id)
+    for offer_id, value in OfferTag.objects.filter(offer_id__in=ids).order_by("value").values_list("offer_id", "value"):
+        by_id[offer_id]["tags"].append(value)
+    for offer_id, value in (
+        OfferStore.objects.filter(offer_id__in=ids).order_by("value").values_list("offer_id", "value")
+    ):
+        by_id[offer_id]["stores"].append(value)
+    for offer_id, collection_id in (
+        CollectionOffer.objects.filter(offer_id__in=ids)
+        .order_by("collection_id")
+        .values_list("offer_id", "collection_id")
+    ):
+        by_id[offer_id]["collection_ids"].append(collection_id)
+    for file in OfferFile.objects.filter(offer_id__in=ids).values(*FILE_FIELDS, "offer_id"):
+        by_id[file.pop("offer_id")]["files"].append(file)
+
+
+FILE_FIELDS = ("url", "file", "width", "height", "kind", "size_type")
+
+
+# --- Meta -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class OffersMeta:
+    tags: list[str]
+    stores: list[str]
+    collections: list[dict[str, Any]]
+
+
+def offers_meta(*, club: LoyaltyClub, member: Member | None, scope: str, now: datetime | None = None) -> OffersMeta:
+    """Distinct tags, stores and collections of the offers this context lists (SPEC §4.7). Four queries."""
+    visible = offers_visible(club=club, member=member, scope=scope, now=now or timezone.now()).values("pk")
+    tags = list(OfferTag.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct())
+    stores = list(
+        OfferStore.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct()
+    )
+    collections = list(
+        Collection.objects.filter(
+            club=club, pk__in=CollectionOffer.objects.filter(offer__in=visible).values("collection_id")
+        ).values("id", "title", "description", "short_description", "offers_order")
+    )
+    by_id = {c["id"]: {**c, "files": []} for c in collections}
+    if by_id:
+        for file in OfferFile.objects.filter(collection_id__in=list(by_id)).values(*FILE_FIELDS, "collection_id"):
+            by_id[file.pop("collection_id")]["files"].append(file)
+    return OffersMeta(tags=tags, stores=stores, collections=list(by_id.values()))
