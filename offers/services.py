@@ -163,6 +163,8 @@ def offer_use(
     uses and emits `offer.used`, all in this transaction."""
     now = now or timezone.now()
     club = offer.club
+    if member.club_id == club.id:
+        member.club = club  # the rewards hook reads member.club: spare it a query
     member_ensure_not_banned(member=member, now=now)  # 2
     if offer.scope == Scope.INFORMATIONAL or not _in_usable_window(offer, now):  # 3
         raise NotInUsableTimeframes()

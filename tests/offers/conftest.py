@@ -1,28 +1,15 @@
-"""Fixtures of the offer tests (the shared ones live in tests/conftest.py)."""
+"""Fixtures and helpers of the offer tests (the shared ones live in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_client
-
 BASE = "/v3/infinity-mall/members"
 
 
 @pytest.fixture
-def id_api(api, member):
-    """Helper: the by-member-id context URLs of `member` with the FullAccess client."""
-    return api
-
-
-@pytest.fixture
-def guest_api(api):
-    return api
-
-
-@pytest.fixture
 def ctx_client(api, member_api, member):
-    """ctx_client(ctx) -> (client, url prefix) for "me", "id" or "guest"."""
+    """ctx_client(ctx) -> (client, url prefix) for the "me", "id" or "guest" context of `member`."""
 
     def _pick(ctx: str):
         if ctx == "me":
@@ -34,4 +21,17 @@ def ctx_client(api, member_api, member):
     return _pick
 
 
-__all__ = ["BASE", "make_client"]
+@pytest.fixture
+def emitted(monkeypatch):
+    """Webhook events emitted through `webhooks.services.event_emit`, as (type, kwargs)."""
+    import webhooks.services
+
+    events: list[tuple[str, dict]] = []
+    original = webhooks.services.event_emit
+
+    def _capture(**kwargs):
+        events.append((kwargs["type"], kwargs))
+        return original(**kwargs)
+
+    monkeypatch.setattr(webhooks.services, "event_emit", _capture)
+    return events
