@@ -1,0 +1,21 @@
+"""Webhook events of the rewards program, written to the outbox inside the caller's transaction."""
+
+from __future__ import annotations
+
+from rewards.models import Membership, Transaction
+from rewards.presenters import transaction_to_json
+from webhooks.services import event_emit
+
+
+def emit(*, club_id: int, member_id: int, type: str, data: dict) -> None:
+    event_emit(club_id=club_id, type=type, data={"member_id": member_id, **data}, member_id=member_id)
+
+
+def transaction_event(*, membership: Membership, type: str, tx: Transaction, extra: dict | None = None) -> None:
+    """`points.earned` / `points.spent` / `transaction.cancelled`: the transaction and the new balance."""
+    emit(
+        club_id=membership.member.club_id,
+        member_id=membership.member_id,
+        type=type,
+        data={"transaction": transaction_to_json(tx), "balance": membership.balance, **(extra or {})},
+    )

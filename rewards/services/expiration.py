@@ -1,0 +1,175 @@
+"""Points expiration (SPEC §6.6, §8), built for millions of due lots.
+
+* Due lots come from the partial index `rewards_lot_due` (expires_at, id) WHERE remaining > 0, read in
+  keyset order (never OFFSET) in batches of ids only: memory stays flat however many lots are due.
+* Each batch is its own short transaction: lock the batch's memberships (by pk, `SKIP LOCKED` on PostgreSQL
+  so concurrent runs share the work; the ones skipped are taken right after, waiting for their lock),
+  re-read the lots under lock, write one `expiration` per lot, set the markers, move the cached balances.
+* Safe to run twice or concurrently and to resume after a crash: a committed batch is done, an uncommitted one
+  left no trace, and UNIQUE (expired_lot, expiry_round) refuses a second expiration of the same points
+  whatever the locks did.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+
+from loyalty.models import LoyaltyClub
+from rewards import events
+from rewards.models import Allocation, Lot, Membership, Transaction
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class ExpirationResult:
+    lots: int = 0
+    points: int = 0
+
+    def __add__(self, other: ExpirationResult) -> ExpirationResult:
+        return ExpirationResult(self.lots + other.lots, self.points + other.points)
+
+
+def due_lots(*, as_of: datetime, club: LoyaltyClub | None = None):
+    """Lots with unspent points whose `expires_at` is at or before `as_of` (index-backed)."""
+    queryset = Lot.objects.filter(remaining__gt=0, expires_at__lte=as_of)
+    if club is not None:
+        queryset = queryset.filter(membership__member__club=club)
+    return queryset
+
+
+def points_expire_due(
+    *,
+    as_of: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    club: LoyaltyClub | None = None,
+    on_batch: Callable[[int, ExpirationResult], None] | None = None,
+) -> ExpirationResult:
+    """Expire every lot due at `as_of`: one `expiration` transaction of −(unspent points) per lot, dated at
+    the lot's `expires_at` (or at the refund that brought points back into an expired lot), and the lot's
+    transaction gets `expired_at` = that instant the first time. Returns the lots and points expired by
+    this call. `on_batch(lots_scanned, result_of_batch)` reports progress."""
+    total = ExpirationResult()
+    after: tuple[datetime, int] | None = None
+    while True:
+        queryset = due_lots(as_of=as_of, club=club)
+        if after is not None:
+            expires_at, lot_id = after
+            # Keyset on (expires_at, id); the redundant >= keeps it an index range scan.
+            queryset = queryset.filter(expires_at__gte=expires_at).filter(
+                Q(expires_at__gt=expires_at) | Q(id__gt=lot_id)
+            )
+        batch = list(
+            queryset.order_by("expires_at", "id").values_list("id", "expires_at", "membership_id")[:batch_size]
+        )
+        if not batch:
+            return total
+        after = (batch[-1][1], batch[-1][0])
+        result = _expire_batch(
+            lot_ids=[row[0] for row in batch], membership_ids=sorted({row[2] for row in batch}), as_of=as_of
+        )
+        total += result
+        if on_batch is not None:
+            on_batch(len(batch), result)
+
+
+def _expire_batch(*, lot_ids: list[int], membership_ids: list[int], as_of: datetime) -> ExpirationResult:
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    result, skipped = _in_transaction(lot_ids=lot_ids, membership_ids=membership_ids, as_of=as_of, skip=skip_locked)
+    if skipped:
+        # Locked by a purchase or another run right now: wait for them (short transactions) and re-check.
+        more, _ = _in_transaction(lot_ids=lot_ids, membership_ids=skipped, as_of=as_of, skip=False)
+        result += more
+    return result
+
+
+def _in_transaction(
+    *, lot_ids: list[int], membership_ids: list[int], as_of: datetime, skip: bool
+) -> tuple[ExpirationResult, list[int]]:
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                memberships = list(
+                    Membership.objects.select_for_update(skip_locked=skip, of=("self",))
+                    .filter(pk__in=membership_ids)
+                    .annotate(club_id=F("member__club_id"))
+                    .order_by("pk")
+                )
+                result = expire_locked(memberships=memberships, lot_ids=lot_ids, as_of=as_of)
+            locked = {m.pk for m in memberships}
+            return result, [pk for pk in membership_ids if pk not in locked]
+        except IntegrityError:
+            # Another run expired some of these lots between our read and our write (only possible
+            # without row locks); the batch rolled back, so re-read it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: datetime) -> ExpirationResult:
+    """Expire the due lots among `lot_ids` that belong to the already locked `memberships` (annotated with
+    `club_id`). Re-reads each lot under lock, so a lot spent or expired meanwhile is left alone."""
+    by_id = {m.pk: m for m in memberships}
+    rows = list(
+        Lot.objects.select_for_update(of=("self",))
+        .filter(pk__in=lot_ids, membership_id__in=list(by_id), remaining__gt=0, expires_at__lte=as_of)
+        .order_by("pk")
+        .values_list(
+            "id",
+            "membership_id",
+            "transaction_id",
+            "remaining",
+            "expires_at",
+            "expiry_round",
+            "refunded_at",
+            "transaction__expired_at",
+        )
+    )
+    if not rows:
+        return ExpirationResult()
+    expirations, markers = [], []
+    for lot_id, membership_id, source_id, remaining, expires_at, expiry_round, refunded_at, source_expired in rows:
+        date = refunded_at if refunded_at is not None and refunded_at > expires_at else expires_at
+        expirations.append(
+            Transaction(
+                membership_id=membership_id,
+                type=Transaction.EXPIRATION,
+                date=date,
+                amount=-remaining,
+                details={"expired_transaction_id": source_id},
+                expired_lot_id=lot_id,
+                expiry_round=expiry_round,
+            )
+        )
+        if source_expired is None:
+            markers.append(Transaction(pk=source_id, expired_at=date))
+    Transaction.objects.bulk_create(expirations)
+    Allocation.objects.bulk_create(
+        [Allocation(transaction_id=tx.pk, lot_id=tx.expired_lot_id, points=-tx.amount) for tx in expirations]
+    )
+    Lot.objects.filter(pk__in=[row[0] for row in rows]).update(remaining=0, expiry_round=F("expiry_round") + 1)
+    if markers:
+        Transaction.objects.bulk_update(markers, ["expired_at"])
+    expired_by_member: dict[int, list[Transaction]] = defaultdict(list)
+    for tx in expirations:
+        expired_by_member[tx.membership_id].append(tx)
+    changed = []
+    for membership_id, txs in expired_by_member.items():
+        membership = by_id[membership_id]
+        points = -sum(tx.amount for tx in txs)
+        membership.balance -= points
+        changed.append(membership)
+        events.emit(
+            club_id=membership.club_id,
+            member_id=membership.member_id,
+            type="points.expired",
+            data={"points": points, "transaction_ids": [tx.pk for tx in txs], "balance": membership.balance},
+        )
+    Membership.objects.bulk_update(changed, ["balance"])
+    return ExpirationResult(lots=len(expirations), points=-sum(tx.amount for tx in expirations))
