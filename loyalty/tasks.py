@@ -5,9 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 
 from loyalty.idempotency import idempotency_keys_purge as _idempotency_keys_purge
+from loyalty.jobs import job_run
 
 
 @shared_task(name="loyalty.tasks.idempotency_keys_purge")
-def idempotency_keys_purge() -> int:
+def idempotency_keys_purge() -> dict:
     """Delete expired idempotency keys (hourly). Running it twice or concurrently deletes nothing twice."""
-    return _idempotency_keys_purge()
+    return job_run(name="idempotency-keys-purge", func=lambda: {"deleted": _idempotency_keys_purge()})
