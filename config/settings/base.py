@@ -182,9 +182,23 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)
 IDEMPOTENCY_KEY_TTL_SECONDS = max(env.int("IDEMPOTENCY_KEY_TTL_SECONDS", default=86400), 86400)
 IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=300)
 
+# --- Webhooks (SPEC §10.2) ------------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Retry n waits min(base * 2**(n-1), max) after a failed attempt, until WEBHOOK_RETRY_WINDOW_SECONDS
+# after the event; then the delivery is given up (state "failed").
+WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=30.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=86400)
+# A worker's claim on a delivery; past it (the worker died mid-attempt) another worker may send it again.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# Outbox events whose deliveries are all finished are deleted after this many days.
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+
 # Periodic tasks of the idempotency keys and webhooks (merged into any schedule defined above; the
 # DatabaseScheduler installs them as editable entries in the admin).
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "idempotency-keys-purge": {"task": "loyalty.tasks.idempotency_keys_purge", "schedule": 3600.0},
+    "webhooks-deliver-due": {"task": "webhooks.tasks.webhooks_deliver_due", "schedule": 10.0},
+    "webhooks-events-purge": {"task": "webhooks.tasks.webhooks_events_purge", "schedule": 86400.0},
 }

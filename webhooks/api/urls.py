@@ -1,2 +1,10 @@
+from django.urls import path
+
+from webhooks.api import views
+
 # Club-scoped, mounted under /v3/<lc>/.
-v3_patterns: list = []
+v3_patterns: list = [
+    path("webhooks", views.WebhookListView.as_view(), name="webhooks"),
+    path("webhooks/<int:webhook_id>", views.WebhookDetailView.as_view(), name="webhook-detail"),
+    path("webhooks/<int:webhook_id>/deliveries", views.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
+]
