@@ -13,9 +13,11 @@ from loyalty.api.params import (
     StrictIntegerField,
     page_no_field,
     param_error,
+    parse_body,
     per_page_field,
 )
 from loyalty.api.serializers import PaginationInfoSerializer
+from loyalty.exceptions import InvalidParameters
 from rewards.models import MAX_POINTS, Achievement, Reward
 
 
@@ -87,6 +89,18 @@ LEVELS_PROGRAM_SERIALIZERS = {
     "regular": RewardsRegularLevelsInputSerializer,
     "virtual_level": RewardsVirtualLevelInputSerializer,
 }
+
+
+def parse_levels_program(value) -> dict:
+    """A LevelsProgram, validated and normalised; 422 with the errors under `levels_program`."""
+    try:
+        kind = parse_body(RewardsLevelsProgramTypeInputSerializer, value)["type"]
+        parsed = parse_body(LEVELS_PROGRAM_SERIALIZERS[kind], value)
+    except InvalidParameters as exc:
+        raise InvalidParameters({"levels_program": exc.details.get("body", exc.details)}) from None
+    if kind == "regular":
+        return {"type": "regular", "levels": [dict(level) for level in parsed["levels"]]}
+    return {"type": "virtual_level", "maximum_points": parsed["maximum_points"]}
 
 
 class RewardsProgramInfoUpdateInputSerializer(serializers.Serializer):

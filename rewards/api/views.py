@@ -74,20 +74,9 @@ class ProgramInfoView(RewardsAPIView):
     def put(self, request, lc):
         data = parse_body(s.RewardsProgramInfoUpdateInputSerializer, request.data)
         if data.get("levels_program") is not None:
-            data["levels_program"] = _parse_levels_program(data["levels_program"])
+            data["levels_program"] = s.parse_levels_program(data["levels_program"])
         config = services.program_config_update(club=request.club, **data)
         return Response(program_info_to_json(config, selectors.achievements_list(club=request.club)))
-
-
-def _parse_levels_program(value) -> dict:
-    try:
-        kind = parse_body(s.RewardsLevelsProgramTypeInputSerializer, value)["type"]
-        parsed = parse_body(s.LEVELS_PROGRAM_SERIALIZERS[kind], value)
-    except InvalidParameters as exc:
-        raise _nested("levels_program", exc) from None
-    if kind == "regular":
-        return {"type": "regular", "levels": [dict(level) for level in parsed["levels"]]}
-    return {"type": "virtual_level", "maximum_points": parsed["maximum_points"]}
 
 
 class AchievementRuleListView(RewardsAPIView):

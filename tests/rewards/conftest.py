@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
+import time_machine
 
 from rewards import selectors, services
 from rewards.models import Achievement, Allocation, Lot, Membership, Reward, Transaction
@@ -59,3 +62,8 @@ def assert_ledger_consistent(member=None) -> None:
     ids = None if member is None else list(Membership.objects.filter(member=member).values_list("pk", flat=True))
     result = selectors.ledger_reconcile(membership_ids=ids)
     assert result.mismatches == []
+
+
+def at(when):
+    """Freeze time at an ISO 8601 string or an aware datetime."""
+    return time_machine.travel(datetime.fromisoformat(when) if isinstance(when, str) else when, tick=False)
