@@ -332,3 +332,65 @@ def test_ten_concurrent_requests_with_one_key_execute_exactly_once(issue_token):
         assert (
             status == 409 and json.loads(content) == {"error": "Request with this idempotency key is in progress"}
         ) or (status == 201 and content == executed[0][2]), (status, replayed, content)
+
+
+# --- The offer use endpoint (issue acceptance: one key, one usage) ----------------------------------
+
+
+def _use_url(member, offer) -> str:
+    return f"/v3/infinity-mall/members/{member.id}/offers/{offer.id}/use"
+
+
+def test_a_replayed_offer_use_answers_the_same_and_records_no_second_usage(api, club, member):
+    from offers.models import Offer, OfferUsage
+    from tests.offers.factories import OfferFactory
+
+    LoyaltyClub.objects.filter(pk=club.pk).update(activated_seconds_time=0)  # back-to-back uses are allowed
+    offer = OfferFactory(club=club, maximum_uses_per_user=10, stock=100)
+
+    first = api.post(_use_url(member, offer), "{}", content_type="application/json", HTTP_IDEMPOTENCY_KEY="use-1")
+    retry = api.post(_use_url(member, offer), "{}", content_type="application/json", HTTP_IDEMPOTENCY_KEY="use-1")
+    fresh = api.post(_use_url(member, offer), "{}", content_type="application/json", HTTP_IDEMPOTENCY_KEY="use-2")
+
+    assert first.status_code == retry.status_code == 200
+    assert retry.content == first.content
+    assert retry["Idempotent-Replayed"] == "true"
+    assert fresh.status_code == 200  # another key is another use
+    assert OfferUsage.objects.filter(offer=offer, member=member).count() == 2
+    assert Offer.objects.get(pk=offer.pk).uses_count == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_offer_uses_with_one_key_record_exactly_one_usage(full_token, club, member):
+    from offers.models import Offer, OfferUsage
+    from tests.offers.factories import OfferFactory
+
+    # Without the key, all ten would be recorded: back-to-back uses allowed, limits far away.
+    LoyaltyClub.objects.filter(pk=club.pk).update(activated_seconds_time=0)
+    offer = OfferFactory(club=club, maximum_uses_per_user=100, stock=100)
+    barrier = threading.Barrier(10)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            client = make_client(full_token)
+            barrier.wait()
+            response = client.post(
+                _use_url(member, offer), "{}", content_type="application/json", HTTP_IDEMPOTENCY_KEY="use-once"
+            )
+            with lock:
+                statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(set(statuses)) <= [200, 409] and 200 in statuses and len(statuses) == 10
+    assert OfferUsage.objects.filter(offer=offer, member=member).count() == 1
+    assert Offer.objects.get(pk=offer.pk).uses_count == 1
