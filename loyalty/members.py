@@ -282,7 +282,8 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
     if "password" in cleaned:
         _apply_password(locked, cleaned["password"], keep_token_family=keep_token_family)
         fields.append("password")
-    _save_unique(locked, update_fields=[*fields, "updated_at"])
+    if fields:  # an empty update changes nothing, not even updated_at
+        _save_unique(locked, update_fields=[*fields, "updated_at"])
     return locked
 
 

@@ -107,6 +107,10 @@ class MemberOAuthTokenView(LoyaltyAPIView):
     permit = "BL:Api:Members:OAuth"
     schema_tags = ["Member OAuth"]
 
+    def idempotency_begin(self, request) -> None:
+        # Never stored for replay: the response holds live token secrets, which are kept only as digests.
+        request.idempotency_record = None
+
     @extend_schema(
         request=s.MemberOAuthTokenInputSerializer,
         responses={

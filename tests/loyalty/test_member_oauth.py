@@ -431,3 +431,32 @@ def test_token_info_needs_the_oauth_permit(client_with, member_bearer):
 
     assert response.status_code == 403
     assert response.json() == {"error": "Missing permit: BL:Api:Members:OAuth"}
+
+
+def test_token_responses_are_never_stored_for_idempotent_replay(oauth_api, member):
+    from loyalty.models import IdempotencyKey
+
+    payload = {"grant_type": "password", "identifier_type": "email", "identifier": "ada@example.com"}
+    payload["password"] = PASSWORD
+    first = oauth_api.post(TOKEN, payload, format="json", HTTP_IDEMPOTENCY_KEY="sign-in-1")
+    second = oauth_api.post(TOKEN, payload, format="json", HTTP_IDEMPOTENCY_KEY="sign-in-1")
+
+    assert first.status_code == second.status_code == 200
+    assert first.json()["access_token"] != second.json()["access_token"]
+    assert not IdempotencyKey.objects.exists()
+
+
+def test_signing_in_upgrades_a_hash_made_by_an_older_hasher(oauth_api, member, settings):
+    from django.contrib.auth.hashers import make_password
+
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+    type(member).objects.filter(pk=member.pk).update(password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
+
+    assert password_grant(oauth_api, "ada@example.com").status_code == 200
+
+    member.refresh_from_db()
+    assert member.password.startswith("md5$")
+    assert password_grant(oauth_api, "ada@example.com").status_code == 200

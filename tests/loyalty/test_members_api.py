@@ -685,3 +685,14 @@ def test_editing_the_own_profile_needs_the_oauth_permit(client_with, member_bear
 
     assert response.status_code == 403
     assert response.json() == {"error": "Missing permit: BL:Api:Members:OAuth"}
+
+
+def test_an_empty_update_changes_nothing(api, member):
+    before = member.updated_at
+
+    response = api.put(f"{MEMBERS}/{member.id}", {"member": {}}, format="json")
+
+    assert response.status_code == 200
+    member.refresh_from_db()
+    assert member.updated_at == before
+    assert response.json() == {"member": member_json(member)}
