@@ -108,6 +108,12 @@ class RewardAdmin(admin.ModelAdmin):
         else:
             obj.pk = services.reward_create(club=form.cleaned_data["club"], **fields).pk
 
+    def has_delete_permission(self, request, obj=None):
+        # A bought reward stays (purchases and the ledger name it): archive it instead.
+        if obj is not None and obj.purchases.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
     def delete_model(self, request, obj):
         services.reward_delete(reward=obj)
 

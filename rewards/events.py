@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from rewards.models import Membership, Transaction
 from rewards.presenters import transaction_to_json
-from webhooks.services import event_emit
+from webhooks import services as webhooks
 
 
 def emit(*, club_id: int, member_id: int, type: str, data: dict) -> None:
-    event_emit(club_id=club_id, type=type, data={"member_id": member_id, **data}, member_id=member_id)
+    webhooks.event_emit(club_id=club_id, type=type, data={"member_id": member_id, **data}, member_id=member_id)
 
 
 def transaction_event(*, membership: Membership, type: str, tx: Transaction, extra: dict | None = None) -> None:
