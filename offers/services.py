@@ -161,16 +161,18 @@ def offer_use(
     `offer_get_visible`). Locks the member's `OfferMemberState` row for the offer, then the offer row
     (conditional stock UPDATE). Records the usage, bumps the counters, calls the rewards hook for authorized
     uses and emits `offer.used`, all in this transaction."""
-    now = now or timezone.now()
     club = offer.club
     if member.club_id == club.id:
         member.club = club  # the rewards hook reads member.club: spare it a query
+    state = _state_lock(offer_id=offer.id, member_id=member.id)
+    # The clock is read under the lock, so uses of one member are timestamped in the order they commit
+    # (a time read before waiting could fall before the previous use and look "already active").
+    now = now or timezone.now()
     member_ensure_not_banned(member=member, now=now)  # 2
     if offer.scope == Scope.INFORMATIONAL or not _in_usable_window(offer, now):  # 3
         raise NotInUsableTimeframes()
     if offer.audience_id is not None and not member_in_group(member_id=member.id, group_id=offer.audience_id):
         raise NotGranted()  # 4 (audience)
-    state = _state_lock(offer_id=offer.id, member_id=member.id)
     grants: list[OfferGrant] = []
     if offer.needs_grant:
         grants = _grants_for_update(offer=offer, member=member, now=now)
@@ -267,13 +269,13 @@ def offer_grant(
     then the offer row (its `grants_count`). With `only_if_never_granted` (welcome / birthday jobs) it
     returns None, doing nothing, when the member ever held a grant of this offer: idempotent under retries.
     Emits `offer.granted`."""
-    now = now or timezone.now()
+    state = _state_lock(offer_id=offer.id, member_id=member.id)
+    now = now or timezone.now()  # read under the lock, like offer_use
     member_ensure_not_banned(member=member, now=now)
     if offer.type not in GRANT_TYPES:
         raise NotGrantable()
     if offer.audience_id is not None and not member_in_group(member_id=member.id, group_id=offer.audience_id):
         raise MemberNotInAudience()
-    state = _state_lock(offer_id=offer.id, member_id=member.id)
     if only_if_never_granted and state.grants_count > 0:
         return None
     if offer.maximum_grants_per_user is not None and state.grants_count >= offer.maximum_grants_per_user:
