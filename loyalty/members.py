@@ -176,32 +176,20 @@ def _checked(*, club_id: int, changes: Mapping[str, Any], member: Member | None 
 
 def _save_unique(member: Member, **save_kwargs: Any) -> None:
     """Save in a savepoint; a unique violation (a concurrent duplicate that passed the check) becomes 422
-    `taken` on the field whose constraint fired."""
+    `taken` on the field(s) now held by another member. Once our statement failed, the other row is committed,
+    so asking the database again names the field whatever the driver's message says."""
     try:
         with transaction.atomic():
             member.save(**save_kwargs)
     except IntegrityError as exc:
-        text = str(exc).lower()
-        fields = [f for f in ("email", "msisdn") if f in text and getattr(member, f) is not None]
-        if not fields:  # an unhelpful driver message: ask the database which one it was
-            fields = [
-                f
-                for f, taken in (
-                    (
-                        "email",
-                        member.email and _email_taken(club_id=member.club_id, email=member.email, exclude_pk=member.pk),
-                    ),
-                    (
-                        "msisdn",
-                        member.msisdn
-                        and _msisdn_taken(club_id=member.club_id, msisdn=member.msisdn, exclude_pk=member.pk),
-                    ),
-                )
-                if taken
-            ]
-        if not fields:
+        taken = {}
+        if member.email and _email_taken(club_id=member.club_id, email=member.email, exclude_pk=member.pk):
+            taken["email"] = [_leaf("taken", member.email)]
+        if member.msisdn and _msisdn_taken(club_id=member.club_id, msisdn=member.msisdn, exclude_pk=member.pk):
+            taken["msisdn"] = [_leaf("taken", member.msisdn)]
+        if not taken:
             raise
-        raise MemberInvalid({f: [_leaf("taken", getattr(member, f))] for f in fields}) from exc
+        raise MemberInvalid(taken) from exc
 
 
 # --- Members --------------------------------------------------------------------------------------

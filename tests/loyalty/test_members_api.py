@@ -1,10 +1,12 @@
 """SPEC §3.2 members management API and `/members/me`, through the real URLs, headers and tokens."""
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
 from django.contrib.auth.hashers import check_password
+from django.db import connection
 
 from loyalty import members
 from loyalty.api.formats import format_datetime
@@ -12,9 +14,10 @@ from loyalty.api.params import message_for
 from loyalty.models import Member, MemberGroupMembership, MemberOAuthToken
 from loyalty.oauth import oauth_tokens_issue
 from loyalty.selectors import member_access_token_find
+from loyalty.services import client_token_issue
 from loyalty.signals import member_created
 from tests.conftest import make_client
-from tests.factories import MemberFactory, MemberGroupFactory
+from tests.factories import LoyaltyClubFactory, MemberFactory, MemberGroupFactory
 
 MEMBERS = "/v3/infinity-mall/members"
 NOW = datetime(2025, 3, 13, 17, 32, tzinfo=UTC)
@@ -202,13 +205,20 @@ def test_email_and_msisdn_may_repeat_across_clubs(api, other_club):
     assert response.status_code == 201
 
 
+_real_check = members.member_attributes_check
+
+
+def check_blind_to_taken(**kwargs):
+    cleaned, errors = _real_check(**kwargs)
+    return cleaned, {field: leaves for field, leaves in errors.items() if leaves[0]["error"] != "taken"}
+
+
 @pytest.mark.parametrize("field", ["email", "msisdn"])
 def test_a_duplicate_that_slips_past_the_check_is_caught_by_the_database_and_answers_taken(
     api, member, monkeypatch, field
 ):
-    # Two concurrent creates both pass the read-only check; the unique index decides.
-    monkeypatch.setattr(members, "_email_taken", lambda **kwargs: False)
-    monkeypatch.setattr(members, "_msisdn_taken", lambda **kwargs: False)
+    # As when a concurrent create commits between our check and our insert: the check sees nothing taken.
+    monkeypatch.setattr(members, "member_attributes_check", check_blind_to_taken)
     value = {"email": "Ada@Example.com", "msisdn": "4740769126"}[field]
 
     response = api.post(MEMBERS, {"member": {"properties": {field: value}}}, format="json")
@@ -696,3 +706,38 @@ def test_an_empty_update_changes_nothing(api, member):
     member.refresh_from_db()
     assert member.updated_at == before
     assert response.json() == {"member": member_json(member)}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_with_one_email_make_one_member_and_one_422_taken(monkeypatch):
+    club = LoyaltyClubFactory(slug="infinity-mall")
+    secret = client_token_issue(name="api", policies=["FullAccess"], loyalty_club_ids=[club.id]).secret
+    barrier = threading.Barrier(2, timeout=10)
+
+    def check_then_wait(**kwargs):
+        result = _real_check(**kwargs)
+        barrier.wait()  # both requests have found the email free before either inserts
+        return result
+
+    monkeypatch.setattr(members, "member_attributes_check", check_then_wait)
+    responses = []
+
+    def create(email):
+        try:
+            responses.append(
+                make_client(secret).post(MEMBERS, {"member": {"properties": {"email": email}}}, format="json")
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(email,)) for email in ("ada@example.com", "ADA@example.com")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r.status_code for r in responses) == [201, 422]
+    refused = next(r for r in responses if r.status_code == 422)
+    assert refused.json()["details"]["member"]["properties"]["email"][0]["error"] == "taken"
+    assert Member.objects.count() == 1
