@@ -190,6 +190,8 @@ class MemberIdentifierField(serializers.Field):
             raise param_error("invalid", format="string or integer")
         if isinstance(data, str) and len(data) > 254:
             raise param_error("too_long", max_length=254)
+        if isinstance(data, str) and "\x00" in data:  # PostgreSQL refuses NUL in text: never let it reach a query
+            raise param_error("invalid", format="string or integer")
         return data
 
     def to_representation(self, value):

@@ -460,3 +460,14 @@ def test_signing_in_upgrades_a_hash_made_by_an_older_hasher(oauth_api, member, s
     member.refresh_from_db()
     assert member.password.startswith("md5$")
     assert password_grant(oauth_api, "ada@example.com").status_code == 200
+
+
+@pytest.mark.parametrize("identifier_type", ["email", "msisdn", "id"])
+def test_an_identifier_with_a_nul_character_is_malformed_not_a_server_error(oauth_api, member, identifier_type):
+    response = password_grant(oauth_api, "ada\x00@example.com", identifier_type)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "Invalid parameters",
+        "details": {"identifier": [leaf("invalid", "ada\x00@example.com", format="string or integer")]},
+    }
