@@ -124,6 +124,8 @@ def _translate(field: serializers.Field | None, code: Any) -> tuple[str, dict]:
         return "must_be_an_object", {}
     if code in ("invalid", "max_string_length", "date", "datetime", "make_aware", "overflow", "parse_error"):
         return _invalid_key_for(field)
+    if code in ("null_characters_not_allowed", "surrogate_characters_not_allowed"):
+        return "invalid", {"format": "text without NUL or surrogate characters"}
     if code in {"max_digits", "max_decimal_places", "max_whole_digits"}:
         return "not_a_number", {}
     return code, {}

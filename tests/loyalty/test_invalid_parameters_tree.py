@@ -174,3 +174,11 @@ def test_query_arrays_are_read_in_all_three_forms():
     for raw in ("ids[]=1&ids[]=2", "ids=1&ids=2", "ids=1,2"):
         assert parse_query(Q, QueryDict(raw))["ids"] == [1, 2], raw
     assert query_to_dict(QueryDict("a=1&b[]=2")) == {"a": "1", "b": ["2"]}
+
+
+def test_a_nul_character_in_a_string_is_an_invalid_format_from_the_contract_list(api):
+    response = api.put("/v3/infinity-mall", {"loyalty_club": {"name": "bad\x00name"}}, format="json")
+    assert response.status_code == 422
+    leaf = response.json()["details"]["loyalty_club"]["name"][0]
+    assert leaf["error"] == "invalid"
+    assert leaf["options"] == {"format": "text without NUL or surrogate characters"}
