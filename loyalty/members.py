@@ -104,14 +104,10 @@ def _msisdn_taken(*, club_id: int, msisdn: str, exclude_pk: int | None) -> bool:
     return others.exists()
 
 
-def member_attributes_check(
-    *, club_id: int, changes: Mapping[str, Any], member: Member | None = None
-) -> tuple[dict[str, Any], dict[str, list[dict]]]:
-    """Normalise `changes` (a subset of properties, `password`, `banned_until`) for a new member or for
-    `member`, and check them against the rules. Returns `(cleaned, errors)`; reads only.
-
-    Blank strings in properties mean "none". The password is never echoed back in an error (`value` null).
-    """
+def member_attributes_normalize(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+    """Normalise member attributes and check their formats, without touching the database.
+    Returns `(cleaned, errors)`. Blank strings in properties mean "none"; the password is never echoed back
+    in an error (`value` null)."""
     cleaned = dict(changes)
     errors: dict[str, list[dict]] = {}
     for field in PROPERTY_FIELDS:
@@ -139,6 +135,16 @@ def member_attributes_check(
             errors["password"] = [_leaf("size_too_small", None, number=PASSWORD_MIN_LENGTH)]
         elif len(password) > PASSWORD_MAX_LENGTH:
             errors["password"] = [_leaf("size_too_large", None, number=PASSWORD_MAX_LENGTH)]
+    return cleaned, errors
+
+
+def member_attributes_check(
+    *, club_id: int, changes: Mapping[str, Any], member: Member | None = None
+) -> tuple[dict[str, Any], dict[str, list[dict]]]:
+    """Normalise `changes` (a subset of properties, `password`, `banned_until`) for a new member or for
+    `member`, and check them against the rules, uniqueness within the club included. Returns
+    `(cleaned, errors)`; reads only."""
+    cleaned, errors = member_attributes_normalize(changes)
 
     def final(field: str) -> Any:
         if field in cleaned:
