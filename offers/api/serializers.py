@@ -12,6 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from loyalty.api.formats import format_datetime
@@ -120,6 +122,7 @@ class MemberOfferGrantInputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-9]+$"}]})
 class OfferIdField(serializers.Field):
     """An offer id as a JSON integer or a string of digits."""
 
@@ -136,6 +139,7 @@ class OfferIdField(serializers.Field):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class EventTimeField(serializers.Field):
     """ISO 8601; a naive time is read in the club's timezone (SPEC §1.6)."""
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.params import parse_body, parse_query, query_to_dict
+from loyalty.api.schema import BannedResponseSerializer
 from loyalty.api.serializers import EmptyResponseSerializer
 from loyalty.exceptions import InvalidParameters
 from loyalty.permits import SCOPE_PERMITS
@@ -47,6 +48,8 @@ class MemberOfferAPIView(LoyaltyAPIView):
 
 
 class MemberOffersMetaView(MemberOfferAPIView):
+    """Distinct tags, stores and collections of the offers this context lists, and the activation time."""
+
     permit = {"me": f"{_P}GetMeta", "id": f"{_P}GetMetaByMemberId", "guest": f"{_P}GetMetaPreview"}
 
     @extend_schema(parameters=[SCOPE_PARAMETER], responses=s.MemberOffersMetaResponseSerializer, summary="Offers meta")
@@ -67,6 +70,8 @@ class MemberOffersMetaView(MemberOfferAPIView):
 
 
 class MemberOfferListView(MemberOfferAPIView):
+    """Offers visible in this context: filters, `order_by` (SPEC §4.4), optional pagination info."""
+
     permit = {"me": f"{_P}ListVisible", "id": f"{_P}ListVisibleByMemberId", "guest": f"{_P}ListVisiblePreview"}
 
     @extend_schema(
@@ -110,6 +115,8 @@ class MemberOfferListView(MemberOfferAPIView):
 
 
 class MemberOfferDetailView(MemberOfferAPIView):
+    """One live offer of the scope, with the member's usage (unusable when not granted or outside the audience)."""
+
     permit = {"me": f"{_P}Get", "id": f"{_P}GetByMemberId", "guest": f"{_P}GetPreview"}
 
     @extend_schema(parameters=[SCOPE_PARAMETER], responses=s.MemberOfferResponseSerializer, summary="Show an offer")
@@ -122,12 +129,14 @@ class MemberOfferDetailView(MemberOfferAPIView):
 
 
 class MemberOfferUseView(MemberOfferAPIView):
+    """Use an offer: checks in the order of SPEC §4.5; answers the usage after the use."""
+
     permit = {"me": f"{_P}Use", "id": f"{_P}UseByMemberId"}
 
     @extend_schema(
         parameters=[SCOPE_PARAMETER],
         request=s.MemberOfferUseInputSerializer,
-        responses=s.MemberOfferUseResponseSerializer,
+        responses={200: s.MemberOfferUseResponseSerializer, 467: BannedResponseSerializer},
         summary="Use an offer",
     )
     def post(self, request, lc, ctx, offer_id, member_id=None):
@@ -152,6 +161,8 @@ class MemberOfferUseView(MemberOfferAPIView):
 
 
 class MemberOfferLikeView(MemberOfferAPIView):
+    """Like an offer (idempotent)."""
+
     permit = {"me": f"{_P}Like", "id": f"{_P}LikeByMemberId"}
     like = True
 
@@ -167,16 +178,20 @@ class MemberOfferLikeView(MemberOfferAPIView):
 
 
 class MemberOfferUnlikeView(MemberOfferLikeView):
+    """Unlike an offer (idempotent)."""
+
     like = False
 
 
 class MemberOfferGrantView(MemberOfferAPIView):
+    """Grant an offer to a member (SPEC §4.6); each grant adds `maximum_uses_per_user` uses."""
+
     permit = {"id": f"{_P}GrantByMemberId"}
 
     @extend_schema(
         parameters=[SCOPE_PARAMETER],
         request=s.MemberOfferGrantInputSerializer,
-        responses=EmptyResponseSerializer,
+        responses={200: EmptyResponseSerializer, 467: BannedResponseSerializer},
         summary="Grant an offer to a member",
     )
     def post(self, request, lc, ctx, offer_id, member_id=None):
@@ -223,10 +238,14 @@ class OfferEventsView(MemberOfferAPIView):
 
 
 class OffersClickedView(OfferEventsView):
+    """Report offers clicked by the signed-in member (≤ 500 events)."""
+
     permit = "Offers:Api:Events:Clicked"
     kind = OfferEvent.Kind.CLICKED
 
 
 class OffersSeenView(OfferEventsView):
+    """Report offers seen by the signed-in member (≤ 500 events)."""
+
     permit = "Offers:Api:Events:Seen"
     kind = OfferEvent.Kind.SEEN

@@ -475,7 +475,7 @@ def test_the_list_makes_a_fixed_number_of_queries_whatever_the_page_size(
     listing, thousand_offers, django_assert_max_num_queries, per_page
 ):
     query = f"per_page={per_page}&include_pagination_info=true&order_by=usable DESC, uses_left&usable=false"
-    # 3 for the client token, club and access token; COUNT; the page; tags, stores, collections, files.
+    # Client token, club, access token; COUNT; the page's ids; their rows; tags and stores; collections; files.
     with django_assert_max_num_queries(9):
         response = listing("me", query)
     body = response.json()
