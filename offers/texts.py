@@ -3,9 +3,13 @@ the first of the request's languages present in the map, else the alphabetically
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import Expression, F, TextField
+
+
+_LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
 def request_languages(*, locale: str | None, member=None, club=None) -> list[str]:
@@ -20,7 +24,7 @@ def request_languages(*, locale: str | None, member=None, club=None) -> list[str
     if club is not None:
         candidates.append(club.default_language)
     for candidate in candidates:
-        if candidate and candidate not in languages and len(candidate) <= 20:
+        if candidate and candidate not in languages and _LANGUAGE.fullmatch(candidate):
             languages.append(candidate)
     return languages
 
@@ -57,7 +61,7 @@ class LocalizedText(Expression):
     def __init__(self, field: str, languages: list[str]):
         super().__init__()
         self.source = F(field)
-        self.languages = list(languages)
+        self.languages = [language for language in languages if _LANGUAGE.fullmatch(language)]
 
     def get_source_expressions(self):
         return [self.source]
@@ -88,7 +92,7 @@ class LocalizedText(Expression):
         params: list = []
         parts = [f"CASE WHEN json_type({col}) = 'text' THEN json_extract({col}, '$') END"]
         for language in self.languages:
-            path = '$."' + language.replace('"', "") + '"'
+            path = f'$."{language}"'  # request_languages admits only [A-Za-z0-9_-]
             parts.append(
                 f"CASE WHEN json_type({col}) = 'object' AND json_type({col}, %s) = 'text' "
                 f"THEN json_extract({col}, %s) END"

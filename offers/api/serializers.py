@@ -81,18 +81,25 @@ def parse_order_by(raw: str, *, allowed: list[str]) -> list[tuple[str, bool]]:
     return terms or [("name", False)]
 
 
+def _id_field() -> serializers.IntegerField:
+    """A database id: positive and within a 64-bit integer (larger values must not reach SQL)."""
+    return serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
 class MemberOfferListQuerySerializer(serializers.Serializer):
     scope = OfferScopeField()
     per_page = per_page_field(maximum=100, default=100)
     page_no = page_no_field()
     include_pagination_info = QueryBooleanField(required=False, default=False)
     order_by = serializers.CharField(required=False, allow_blank=True, default="name", max_length=1000)
-    collection_ids = QueryListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
+    collection_ids = QueryListField(child=_id_field(), required=False, max_length=1000)
     tags = QueryListField(child=serializers.CharField(max_length=255), required=False, max_length=1000)
     stores = QueryListField(child=serializers.CharField(max_length=255), required=False, max_length=1000)
-    ids = QueryListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
+    ids = QueryListField(child=_id_field(), required=False, max_length=1000)
     type = OfferTypeField(required=False)
-    campaign_id = QueryListField(child=serializers.IntegerField(), required=False, max_length=1000)
+    campaign_id = QueryListField(
+        child=serializers.IntegerField(min_value=-(2**63), max_value=2**63 - 1), required=False, max_length=1000
+    )
     search = serializers.CharField(required=False, allow_blank=True, max_length=255)
     usable = QueryBooleanField(required=False, default=False)
     liked = QueryBooleanField(required=False, default=False)

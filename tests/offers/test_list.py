@@ -412,6 +412,25 @@ def test_an_invalid_list_element_is_reported_by_index(listing, club):
     }
 
 
+def test_ids_beyond_64_bits_are_refused_before_reaching_sql(listing, club):
+    response = listing("me", f"ids[]={2**63}&collection_ids[]={2**64}&campaign_id[]={-(2**64)}")
+    assert response.status_code == 422
+    details = response.json()["details"]
+    assert {key: (leaves["0"][0]["error"], leaves["0"][0]["options"]) for key, leaves in details.items()} == {
+        "ids": ("less_or_equal_to", {"number": 2**63 - 1}),
+        "collection_ids": ("less_or_equal_to", {"number": 2**63 - 1}),
+        "campaign_id": ("greater_or_equal_to", {"number": -(2**63)}),
+    }
+
+
+@pytest.mark.parametrize("locale", ['nb"); DROP TABLE x; --', "a\\b", "x" * 300, "nb-NO;q=0.9, en", ""])
+def test_odd_locales_fall_back_without_errors(listing, club, locale):
+    offer = OfferFactory(club=club, name={"en": "Shoes", "nb": "Sko"})
+    response = listing("me", "", HTTP_X_LOCALE=locale)
+    assert ids(response) == [offer.id]
+    assert response.json()["offers"][0]["name"] == ("Sko" if locale.startswith("nb-NO") else "Shoes")
+
+
 def test_pages_split_the_ordered_list(listing, club):
     offers = [OfferFactory(club=club, name=f"o{i}") for i in range(5)]
 
