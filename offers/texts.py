@@ -8,7 +8,6 @@ from typing import Any
 
 from django.db.models import Expression, F, TextField
 
-
 _LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
