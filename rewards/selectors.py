@@ -7,7 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db import connection
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
 from loyalty.api.formats import format_datetime
@@ -24,7 +25,6 @@ from rewards.services.program import program_config_get
 from rewards.services.shop import purchases_usage
 
 T = Transaction
-LOT_TYPES = Q(type__in=[T.ACHIEVEMENT, T.GRANT]) | Q(type=T.CORRECTION, amount__gt=0)
 
 
 def _valid_pk(value: int) -> bool:
@@ -192,93 +192,122 @@ class ReconcileResult:
     mismatches: list[dict] = field(default_factory=list)
 
 
+RECONCILE_CHUNK = 1000
+
+# Point-adding rows (lots). The SQL below repeats this test on the transaction alias `t`.
+_LOT_TYPES_SQL = "(t.type IN ('achievement', 'grant') OR (t.type = 'correction' AND t.amount > 0))"
+
+
 def ledger_reconcile(*, club: LoyaltyClub | None = None, membership_ids: list[int] | None = None) -> ReconcileResult:
-    """Prove the ledger's invariants, a constant number of set-based queries whatever its size:
+    """Prove the ledger's invariants for every membership (of `club`, or these ids):
 
-    * every membership: cached balance == Σ amount == Σ lot remaining, balance >= 0, cached lifetime ==
-      Σ non-cancelled point-adding amounts;
+    * cached balance == Σ amount == Σ lot remaining, balance >= 0, cached lifetime == Σ non-cancelled
+      point-adding amounts;
     * every lot: remaining == amount − Σ its allocations (refunds are negative), 0 <= remaining <= amount;
-    * every transaction: a lot row iff it adds points; Σ allocations == −amount for every other row
-      (debits drew exactly their amount, refunds returned exactly theirs) and 0 for point-adding rows.
+    * every transaction: a lot row iff it adds points; Σ allocations == −amount for every other row (debits
+      drew exactly their amount, refunds returned exactly theirs) and none for point-adding rows.
+
+    Memberships are taken in keyset chunks of ids; each chunk is three index-backed queries whose results hold
+    only that chunk and the mismatches, so memory stays flat however big the ledger is. Plain SQL, because the
+    check runs over every row and must stay cheap to build as well as to run.
     """
-    memberships = Membership.objects.all()
-    if club is not None:
-        memberships = memberships.filter(member__club=club)
-    if membership_ids is not None:
-        memberships = memberships.filter(pk__in=membership_ids)
     result = ReconcileResult()
+    after = 0
+    while True:
+        queryset = Membership.objects.filter(pk__gt=after).order_by("pk")
+        if club is not None:
+            queryset = queryset.filter(member__club=club)
+        if membership_ids is not None:
+            queryset = queryset.filter(pk__in=membership_ids)
+        chunk = list(queryset.values_list("pk", flat=True)[:RECONCILE_CHUNK])
+        if not chunk:
+            return result
+        after = chunk[-1]
+        result.members_checked += len(chunk)
+        result.mismatches += _reconcile_chunk(chunk)
 
-    ledger = Transaction.objects.filter(membership=OuterRef("pk"))
-    rows = memberships.annotate(
-        ledger_balance=_grouped_sum(ledger, "membership", "amount"),
-        lots_remaining=_grouped_sum(Lot.objects.filter(membership=OuterRef("pk")), "membership", "remaining"),
-        ledger_lifetime=_grouped_sum(ledger.filter(LOT_TYPES, cancelled_at__isnull=True), "membership", "amount"),
-    ).values_list(
-        "pk", "member_id", "balance", "lifetime_points", "ledger_balance", "lots_remaining", "ledger_lifetime"
-    )
-    for pk, member_id, balance, lifetime, ledger_balance, lots_remaining, ledger_lifetime in rows.iterator(
-        chunk_size=2000
-    ):
-        result.members_checked += 1
-        base = {"member_id": member_id, "membership_id": pk}
-        if balance != ledger_balance:
-            result.mismatches.append({**base, "check": "balance_cache", "expected": ledger_balance, "actual": balance})
-        if balance < 0:
-            result.mismatches.append({**base, "check": "negative_balance", "expected": 0, "actual": balance})
-        if lots_remaining != ledger_balance:
-            result.mismatches.append(
-                {**base, "check": "lots_remaining", "expected": ledger_balance, "actual": lots_remaining}
-            )
-        if lifetime != ledger_lifetime:
-            result.mismatches.append(
-                {**base, "check": "lifetime_cache", "expected": ledger_lifetime, "actual": lifetime}
-            )
 
-    scope = Q(membership__in=memberships.values("pk"))
-    allocated = _grouped_sum(Allocation.objects.filter(lot=OuterRef("pk")), "lot", "points")
-    for lot_id, member_id, amount, remaining, drawn in (
-        Lot.objects.filter(scope)
-        .annotate(drawn=allocated)
-        .filter(~Q(remaining=F("amount") - F("drawn")) | Q(remaining__lt=0) | Q(remaining__gt=F("amount")))
-        .values_list("pk", "membership__member_id", "amount", "remaining", "drawn")
-        .iterator()
-    ):
-        result.mismatches.append(
-            {
-                "member_id": member_id,
-                "lot_id": lot_id,
-                "check": "lot_remaining",
-                "expected": amount - drawn,
-                "actual": remaining,
-            }
+def _reconcile_chunk(ids: list[int]) -> list[dict]:
+    tables = {
+        "membership": Membership._meta.db_table,
+        "tx": Transaction._meta.db_table,
+        "lot": Lot._meta.db_table,
+        "allocation": Allocation._meta.db_table,
+    }
+    quoted = {k: connection.ops.quote_name(v) for k, v in tables.items()}
+    marks = ", ".join(["%s"] * len(ids))
+    mismatches: list[dict] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT m.id, m.member_id, m.balance, m.lifetime_points,
+                COALESCE((SELECT SUM(t.amount) FROM {quoted["tx"]} t WHERE t.membership_id = m.id), 0),
+                COALESCE((SELECT SUM(t.amount) FROM {quoted["tx"]} t
+                          WHERE t.membership_id = m.id AND t.cancelled_at IS NULL AND {_LOT_TYPES_SQL}), 0),
+                COALESCE((SELECT SUM(l.remaining) FROM {quoted["lot"]} l WHERE l.membership_id = m.id), 0)
+            FROM {quoted["membership"]} m WHERE m.id IN ({marks}) ORDER BY m.id
+            """,
+            ids,
         )
+        members = {}
+        for pk, member_id, balance, lifetime, ledger_balance, ledger_lifetime, lots_remaining in cursor.fetchall():
+            members[pk] = member_id
+            base = {"member_id": member_id, "membership_id": pk}
+            checks = (
+                ("balance_cache", ledger_balance, balance),
+                ("negative_balance", max(balance, 0), balance),
+                ("lots_remaining", ledger_balance, lots_remaining),
+                ("lifetime_cache", ledger_lifetime, lifetime),
+            )
+            for check, expected, actual in checks:
+                if expected != actual:
+                    mismatches.append({**base, "check": check, "expected": expected, "actual": actual})
 
-    tx_allocated = _grouped_sum(Allocation.objects.filter(transaction=OuterRef("pk")), "transaction", "points")
-    for tx_id, member_id, tx_type, amount, drawn, is_lot in (
-        Transaction.objects.filter(scope)
-        .annotate(drawn=tx_allocated, has_lot=Count("lot"))
-        .filter((LOT_TYPES & (~Q(drawn=0) | Q(has_lot=0))) | (~LOT_TYPES & (~Q(drawn=-F("amount")) | Q(has_lot__gt=0))))
-        .values_list("pk", "membership__member_id", "type", "amount", "drawn", "has_lot")
-        .iterator()
-    ):
-        lot_row = tx_type in (T.ACHIEVEMENT, T.GRANT) or (tx_type == T.CORRECTION and amount > 0)
-        result.mismatches.append(
-            {
-                "member_id": member_id,
-                "transaction_id": tx_id,
-                "check": "allocations",
-                "expected": 0 if lot_row else -amount,
-                "actual": drawn,
-                "has_lot": bool(is_lot),
-            }
+        cursor.execute(
+            f"""
+            SELECT id, membership_id, amount, remaining, drawn FROM (
+                SELECT l.id, l.membership_id, l.amount, l.remaining,
+                    COALESCE((SELECT SUM(a.points) FROM {quoted["allocation"]} a WHERE a.lot_id = l.id), 0) AS drawn
+                FROM {quoted["lot"]} l WHERE l.membership_id IN ({marks})
+            ) x WHERE remaining <> amount - drawn OR remaining < 0 OR remaining > amount ORDER BY id
+            """,
+            ids,
         )
-    return result
+        for lot_id, membership_id, amount, remaining, drawn in cursor.fetchall():
+            mismatches.append(
+                {
+                    "member_id": members[membership_id],
+                    "lot_id": lot_id,
+                    "check": "lot_remaining",
+                    "expected": amount - drawn,
+                    "actual": remaining,
+                }
+            )
 
-
-def _grouped_sum(queryset, group: str, column: str):
-    """Σ column of `queryset` (correlated with OuterRef) as a subquery, 0 when there are no rows."""
-    return Coalesce(
-        Subquery(queryset.order_by().values(group).annotate(s=Sum(column)).values("s")[:1]),
-        Value(0),
-        output_field=BigIntegerField(),
-    )
+        cursor.execute(
+            f"""
+            SELECT id, membership_id, amount, is_lot, has_lot, drawn FROM (
+                SELECT t.id, t.membership_id, t.amount,
+                    CASE WHEN {_LOT_TYPES_SQL} THEN 1 ELSE 0 END AS is_lot,
+                    (SELECT COUNT(*) FROM {quoted["lot"]} l WHERE l.transaction_id = t.id) AS has_lot,
+                    COALESCE((SELECT SUM(a.points) FROM {quoted["allocation"]} a WHERE a.transaction_id = t.id), 0)
+                        AS drawn
+                FROM {quoted["tx"]} t WHERE t.membership_id IN ({marks})
+            ) x
+            WHERE (is_lot = 1 AND (has_lot <> 1 OR drawn <> 0)) OR (is_lot = 0 AND (has_lot <> 0 OR drawn <> -amount))
+            ORDER BY id
+            """,
+            ids,
+        )
+        for tx_id, membership_id, amount, is_lot, has_lot, drawn in cursor.fetchall():
+            mismatches.append(
+                {
+                    "member_id": members[membership_id],
+                    "transaction_id": tx_id,
+                    "check": "allocations",
+                    "expected": 0 if is_lot else -amount,
+                    "actual": drawn,
+                    "has_lot": bool(has_lot),
+                }
+            )
+    return mismatches
