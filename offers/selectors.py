@@ -168,12 +168,9 @@ def offers_annotate_usage(
                 output_field=IntegerField(),
             ),
         )
+        # An anonymous member has used nothing: only the offer's own conditions and its stock matter.
         usable = (
-            in_window
-            & ~Q(scope=Scope.INFORMATIONAL)
-            & Q(audience__isnull=True, type=OfferType.REGULAR)
-            & global_ok
-            & (Q(periodic_timespan__isnull=True) | Q(periodic_limit__gt=0))
+            in_window & ~Q(scope=Scope.INFORMATIONAL) & Q(audience__isnull=True, type=OfferType.REGULAR) & global_ok
         )
     else:
         grants = active_grants(member_id=member.id, now=now)

@@ -139,7 +139,7 @@ def _in_usable_window(offer: Offer, now: datetime) -> bool:
     )
 
 
-def _grants_for_update(*, offer: Offer, member: Member, now: datetime) -> list[OfferGrant]:
+def _active_grants_under_lock(*, offer: Offer, member: Member, now: datetime) -> list[OfferGrant]:
     """The member's active grants, soonest-expiring first (open-ended last). Read under the state lock."""
     return sorted(
         OfferGrant.objects.filter(offer=offer, member=member)
@@ -175,7 +175,7 @@ def offer_use(
         raise NotGranted()  # 4 (audience)
     grants: list[OfferGrant] = []
     if offer.needs_grant:
-        grants = _grants_for_update(offer=offer, member=member, now=now)
+        grants = _active_grants_under_lock(offer=offer, member=member, now=now)
         if not grants:
             raise NotGranted()  # 4
     if authorization_token is None:  # 5

@@ -486,3 +486,42 @@ def test_a_grant_requiring_offer_without_per_user_limit_is_unlimited_while_grant
         "active_until": "2030-05-01T12:00:30.000Z",
         "period": None,
     }
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_use_response_always_agrees_with_the_sql_usage(api, club, member, clock, seed):
+    """The use service computes the usage in Python, GET in SQL: random uses, grants and clock jumps must
+    never make them disagree, and `usable: false` must mean the next use is refused."""
+    import random
+
+    rng = random.Random(seed)
+    offer = OfferFactory(
+        club=club,
+        type=rng.choice([OfferType.REGULAR, OfferType.EXCLUSIVE]),
+        maximum_uses_per_user=rng.choice([None, 1, 2, 3]),
+        stock=rng.choice([None, 4, 8]),
+        periodic_timespan=rng.choice([None, "hour", "day"]),
+        periodic_limit=2,
+    )
+    if offer.periodic_timespan is None:
+        Offer.objects.filter(pk=offer.pk).update(periodic_limit=None)
+        offer.periodic_limit = None
+    prefix = f"{BASE}/{member.id}/offers/{offer.id}"
+    for _ in range(25):
+        action = rng.choice(["use", "use", "grant", "wait"])
+        if action == "grant" and offer.type != OfferType.REGULAR:
+            body = {"usable_for_seconds": rng.choice([600, 7200])} if rng.random() < 0.5 else {}
+            granted = api.post(f"{prefix}/grant", body, format="json")
+            assert granted.status_code == 200 or granted.json() == {"error": "Global limit exceeded"}
+        elif action == "wait":
+            clock.shift(timedelta(minutes=rng.choice([1, 20, 90])))
+        else:
+            before = api.get(prefix).json()["offer"]["usage"]
+            response = api.post(f"{prefix}/use", {}, format="json")
+            # No activation window is ever running here (the clock jumps past it after each use).
+            assert before["usable"] is (response.status_code == 200), (before, response.json())
+            if response.status_code == 200:
+                assert response.json()["usage"] == api.get(prefix).json()["offer"]["usage"]
+                clock.shift(timedelta(seconds=31))
+    offer.refresh_from_db()
+    assert offer.uses_count == OfferUsage.objects.filter(offer=offer).count()
