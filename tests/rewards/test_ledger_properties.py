@@ -289,6 +289,5 @@ def test_random_ledger_histories_keep_every_invariant():
             stateful_step_count=10,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            derandomize=False,
         ),
     )
