@@ -191,6 +191,21 @@ def test_a_new_member_is_granted_the_published_welcome_offers_after_commit(club,
     assert (grant.offer_id, grant.member_id, grant.source) == (welcome.id, newcomer.id, "welcome")
 
 
+def test_a_member_created_through_the_api_receives_the_welcome_offer(api, club, django_capture_on_commit_callbacks):
+    welcome = OfferFactory(club=club, type=OfferType.WELCOME, maximum_uses_per_user=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/v3/infinity-mall/members", {"member": {"properties": {"email": "new@example.com"}}}, format="json"
+        )
+    assert response.status_code == 201, response.json()
+
+    new_id = response.json()["member"]["id"]
+    assert list(OfferGrant.objects.values_list("offer_id", "member_id", "source")) == [(welcome.id, new_id, "welcome")]
+    listed = api.get(f"{BASE}/{new_id}/offers").json()["offers"]
+    assert [(o["id"], o["usage"]["usable"], o["usage"]["uses_left"]) for o in listed] == [(welcome.id, True, 1)]
+
+
 def test_welcome_grants_are_idempotent(club):
     welcome = OfferFactory(club=club, type=OfferType.WELCOME)
     newcomer = MemberFactory(club=club)

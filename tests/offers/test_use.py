@@ -525,3 +525,10 @@ def test_the_use_response_always_agrees_with_the_sql_usage(api, club, member, cl
                 clock.shift(timedelta(seconds=31))
     offer.refresh_from_db()
     assert offer.uses_count == OfferUsage.objects.filter(offer=offer).count()
+
+
+def test_an_authorized_use_goes_through_the_real_rewards_hook(use, club, member):
+    offer = OfferFactory(club=club, usage_authorization_token="s3cret")
+    response = use(offer, {"authorization_token": "s3cret"})
+    assert response.status_code == 200
+    assert OfferUsage.objects.get().authorized is True
