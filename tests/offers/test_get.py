@@ -126,3 +126,20 @@ def test_get_by_member_id_shows_an_exclusive_offer_not_granted_as_unusable(api, 
     OfferGrant.objects.create(offer=offer, member=member)
     usage = api.get(f"{BASE}/{member.id}/offers/{offer.id}").json()["offer"]["usage"]
     assert usage == {"usable": True, "max_uses": 2, "uses_left": 2, "active_until": None, "period": None}
+
+
+def test_get_makes_a_fixed_number_of_queries(member_api, club, member, django_assert_max_num_queries):
+    offer = OfferFactory(club=club, tags=["a", "b"], stores=["s"], collections=[CollectionFactory(club=club)])
+    OfferFileFactory(offer=offer)
+    # Client token, club, access token; the row; tags and stores; collections; files.
+    with django_assert_max_num_queries(7):
+        assert member_api.get(f"{BASE}/me/offers/{offer.id}").status_code == 200
+
+
+def test_get_answers_404_for_an_offer_outside_the_scope_or_not_live(member_api, club):
+    parking = OfferFactory(club=club, scope="parking")
+    draft = OfferFactory(club=club, status="draft")
+    for offer, query in ((parking, ""), (draft, ""), (parking, "?scope=reward")):
+        response = member_api.get(f"{BASE}/me/offers/{offer.id}{query}")
+        assert (response.status_code, response.json()) == (404, {"error": f"Offer#{offer.id} not found"})
+    assert member_api.get(f"{BASE}/me/offers/{parking.id}?scope=parking").status_code == 200

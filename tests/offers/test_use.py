@@ -532,3 +532,13 @@ def test_an_authorized_use_goes_through_the_real_rewards_hook(use, club, member)
     response = use(offer, {"authorization_token": "s3cret"})
     assert response.status_code == 200
     assert OfferUsage.objects.get().authorized is True
+
+
+def test_a_use_makes_a_handful_of_queries(api, club, member, django_assert_max_num_queries):
+    offer = OfferFactory(club=club, stock=10, maximum_uses_per_user=5)
+    # Client token, club, member; the offer; then in the transaction (a savepoint under the test's own
+    # transaction, so SAVEPOINT and RELEASE are counted): lock-or-create the state row, take the stock,
+    # insert the usage, bump the state row; the webhook outbox looks up the club's endpoints.
+    with django_assert_max_num_queries(11):
+        response = api.post(f"{BASE}/{member.id}/offers/{offer.id}/use", {}, format="json")
+    assert response.status_code == 200
