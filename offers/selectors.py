@@ -117,6 +117,11 @@ def offer_get_visible(*, club: LoyaltyClub, scope: str, offer_id: int | str, now
     return offer
 
 
+def offer_ids_existing(*, club: LoyaltyClub, scope: str, ids: set[int]) -> set[int]:
+    """Which of these ids are offers of the club in the scope, in any status (for event reports)."""
+    return set(Offer.objects.filter(club=club, scope=scope, pk__in=ids).values_list("pk", flat=True))
+
+
 # --- Usage annotations ----------------------------------------------------------------------------
 
 

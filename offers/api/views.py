@@ -13,7 +13,7 @@ from loyalty.exceptions import InvalidParameters
 from loyalty.permits import SCOPE_PERMITS
 from offers import selectors, services
 from offers.api import serializers as s
-from offers.models import Offer, OfferEvent
+from offers.models import OfferEvent
 from offers.texts import request_languages
 
 _P = "Offers:Api:MemberOffers:"
@@ -23,6 +23,13 @@ SCOPE_PARAMETER = OpenApiParameter(
     enum=list(SCOPE_PERMITS),
     required=False,
     description="Offer scope (default `standard`); needs the matching `Offers:Api:Scopes:*` permit",
+)
+LOCALE_PARAMETER = OpenApiParameter(
+    "X-Locale",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Preferred language of texts (e.g. `nb`); then the member's language, then the club's default",
 )
 
 
@@ -52,7 +59,11 @@ class MemberOffersMetaView(MemberOfferAPIView):
 
     permit = {"me": f"{_P}GetMeta", "id": f"{_P}GetMetaByMemberId", "guest": f"{_P}GetMetaPreview"}
 
-    @extend_schema(parameters=[SCOPE_PARAMETER], responses=s.MemberOffersMetaResponseSerializer, summary="Offers meta")
+    @extend_schema(
+        parameters=[SCOPE_PARAMETER, LOCALE_PARAMETER],
+        responses=s.MemberOffersMetaResponseSerializer,
+        summary="Offers meta",
+    )
     def get(self, request, lc, ctx, member_id=None):
         scope = self.parse_scope(request)
         meta = selectors.offers_meta(club=request.club, member=request.member, scope=scope)
@@ -75,7 +86,7 @@ class MemberOfferListView(MemberOfferAPIView):
     permit = {"me": f"{_P}ListVisible", "id": f"{_P}ListVisibleByMemberId", "guest": f"{_P}ListVisiblePreview"}
 
     @extend_schema(
-        parameters=[s.MemberOfferListQuerySerializer],
+        parameters=[s.MemberOfferListQuerySerializer, LOCALE_PARAMETER],
         responses=s.MemberOfferListResponseSerializer,
         summary="List the offers visible in this context",
     )
@@ -119,7 +130,11 @@ class MemberOfferDetailView(MemberOfferAPIView):
 
     permit = {"me": f"{_P}Get", "id": f"{_P}GetByMemberId", "guest": f"{_P}GetPreview"}
 
-    @extend_schema(parameters=[SCOPE_PARAMETER], responses=s.MemberOfferResponseSerializer, summary="Show an offer")
+    @extend_schema(
+        parameters=[SCOPE_PARAMETER, LOCALE_PARAMETER],
+        responses=s.MemberOfferResponseSerializer,
+        summary="Show an offer",
+    )
     def get(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
         row = selectors.offer_row_get(club=request.club, member=request.member, scope=scope, offer_id=offer_id)
@@ -216,7 +231,7 @@ class OfferEventsView(MemberOfferAPIView):
         data = parse_body(s.OfferEventsInputSerializer, request.data, context={"tz": request.club.tzinfo})
         events = data["events"]
         wanted = {e["offer_id"] for e in events}
-        known = set(Offer.objects.filter(club=request.club, scope=scope, pk__in=wanted).values_list("pk", flat=True))
+        known = selectors.offer_ids_existing(club=request.club, scope=scope, ids=wanted)
         unknown = {
             str(i): {
                 "offer_id": [
