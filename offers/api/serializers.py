@@ -115,7 +115,7 @@ class MemberOfferListQuerySerializer(serializers.Serializer):
 
 
 class MemberOfferUseInputSerializer(serializers.Serializer):
-    authorization_token = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=255)
+    authorization_token = StrictCharField(required=False, allow_null=True, allow_blank=True, trim_whitespace=False)
 
 
 def _positive_seconds(value: int) -> None:

@@ -542,3 +542,15 @@ def test_a_use_makes_a_handful_of_queries(api, club, member, django_assert_max_n
     with django_assert_max_num_queries(11):
         response = api.post(f"{BASE}/{member.id}/offers/{offer.id}/use", {}, format="json")
     assert response.status_code == 200
+
+
+def test_a_long_or_padded_token_is_simply_invalid(use, club):
+    offer = OfferFactory(club=club, usage_authorization_token="s3cret")
+    assert error(use(offer, {"authorization_token": "x" * 5000})) == (
+        422,
+        {"error": "Usage authorization token invalid"},
+    )
+    assert error(use(offer, {"authorization_token": " s3cret "})) == (
+        422,
+        {"error": "Usage authorization token invalid"},
+    )
