@@ -3,52 +3,17 @@ lined up by a barrier and sent through the real HTTP stack. PostgreSQL only (SQL
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from offers.models import Offer, OfferGrant, OfferMemberState, OfferType, OfferUsage
+from tests.concurrency import outcomes, run_in_parallel
 from tests.conftest import make_client
 from tests.factories import MemberFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import OfferFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_parallel(calls: list) -> list:
-    """Run each zero-argument callable in its own thread, released together; returns their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = calls[index]()
-        except Exception as exc:  # reported by the assertions below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
-    return results
-
-
-def outcomes(responses: list) -> Counter:
-    """Counter of (status, error message or "ok")."""
-    counted: Counter = Counter()
-    for response in responses:
-        assert not isinstance(response, Exception), repr(response)
-        counted[(response.status_code, response.json().get("error", "ok"))] += 1
-    return counted
 
 
 def post(secret: str, path: str, body: dict | None = None):

@@ -4,13 +4,11 @@ writers, so it could not show a race)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -18,41 +16,11 @@ from loyalty.exceptions import DomainError
 from loyalty.oauth import oauth_tokens_issue
 from rewards import selectors, services
 from rewards.models import Membership, RewardPurchase, Transaction
+from tests.concurrency import outcomes, run_in_parallel
 from tests.conftest import make_client
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_parallel(calls: list) -> list:
-    """Run each zero-argument callable in its own thread, released together; returns results or exceptions."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = calls[index]()
-        except Exception as exc:  # counted by the assertions
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
-    return results
-
-
-def outcomes(responses: list) -> Counter:
-    counted: Counter = Counter()
-    for response in responses:
-        assert not isinstance(response, Exception), repr(response)
-        counted[(response.status_code, response.json().get("error", "ok"))] += 1
-    return counted
 
 
 def purchase_call(secret: str, bearer: str, club, reward):
