@@ -223,7 +223,8 @@ class SizeType(models.TextChoices):
 
 class OfferFile(models.Model):
     """An image of an offer or a collection, in one size. `url` is absolute when the file lives elsewhere;
-    otherwise `file` holds it (uploads and resizing come with the management API)."""
+    otherwise `file` holds it. Sizes made from an uploaded original (`offers.images`) point at it with
+    `source`, at most one per size: regenerating them replaces them."""
 
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, null=True, blank=True, related_name="files")
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, null=True, blank=True, related_name="files")
@@ -234,6 +235,14 @@ class OfferFile(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    source = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sizes",
+        help_text="The uploaded original this size was made from",
+    )
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
 
     class Meta:
@@ -245,6 +254,11 @@ class OfferFile(models.Model):
                 name="offer_file_one_owner",
             ),
             models.CheckConstraint(condition=Q(size_type__in=SizeType.values), name="offer_file_size_type_valid"),
+            models.UniqueConstraint(
+                fields=["source", "size_type"],
+                condition=Q(source__isnull=False),
+                name="offer_file_one_size_per_source",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -286,14 +300,68 @@ class OfferGrant(models.Model):
     usable_until = models.DateTimeField(null=True, blank=True, help_text="null: until the offer ends")
     uses_count = models.PositiveIntegerField(default=0, help_text="Uses drawn from this grant")
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
+    audience_grant = models.ForeignKey(
+        "AudienceGrant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="grants",
+        help_text="The grant-to-audience call that made this grant",
+    )
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(uses_count__gte=0), name="offer_grant_uses_non_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(uses_count__gte=0), name="offer_grant_uses_non_negative"),
+            # A grant-to-audience call grants each member at most once, whatever retries and redeliveries do.
+            models.UniqueConstraint(
+                fields=["audience_grant", "member"],
+                condition=Q(audience_grant__isnull=False),
+                name="offer_grant_once_per_audience_call",
+            ),
+        ]
         indexes = [models.Index(fields=["offer", "member", "usable_until"], name="offer_grant_active")]
 
     def __str__(self) -> str:
         return f"grant #{self.pk} of offer #{self.offer_id} to member #{self.member_id}"
+
+
+class AudienceGrant(models.Model):
+    """One offer of a `POST offers/grant` call (or the admin's "grant to a group" action): grant the offer to
+    every member of a group. Runs in chunks of members by id (`cursor` = the last member id done), each chunk
+    one short transaction; its grants point back here, and a unique constraint on (call, member) makes every
+    member granted at most once per call, however often a chunk is retried."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+
+    club = models.ForeignKey(LoyaltyClub, on_delete=models.CASCADE, related_name="+")
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="audience_grants")
+    # Like Offer.audience: no database constraint, a deleted group simply has no members left to grant.
+    group = models.ForeignKey(
+        MemberGroup, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", verbose_name="audience"
+    )
+    usable_for_seconds = models.PositiveBigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    members_count = models.PositiveIntegerField(default=0, help_text="Members in the group when the call was made")
+    cursor = models.BigIntegerField(default=0, help_text="Last member id processed")
+    granted_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done"]), name="audience_grant_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant of offer #{self.offer_id} to group #{self.group_id} (call #{self.pk})"
 
 
 class OfferUsage(models.Model):
