@@ -414,3 +414,23 @@ class OfferEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} offer #{self.offer_id}"
+
+
+class BirthdayGrant(models.Model):
+    """A member got a BIRTHDAY offer for the birthday of `year` (the club's local year). Written in the same
+    transaction as the grant, before it: the unique constraint makes the birthday job grant each offer once
+    per member and year, however often it runs, whatever runs at the same time (see offers/birthday.py)."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="birthday_grants")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    granted_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "member", "year"], name="offer_birthday_grant_once_a_year"),
+        ]
+
+    def __str__(self) -> str:
+        return f"birthday {self.year} of member #{self.member_id}: offer #{self.offer_id}"

@@ -327,3 +327,15 @@ class RewardPurchase(models.Model):
 
     def __str__(self) -> str:
         return f"Purchase #{self.pk} of {self.reward_id}"
+
+
+class ExpiryWarning(models.Model):
+    """When a member was last sent `points.expiring` (the club's local date): the daily job's guard. The
+    job moves `warned_on` forward with one conditional upsert per batch and emits only for the rows it
+    moved, so a member is warned at most once a day however often, or however concurrently, the job runs."""
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    warned_on = models.DateField()
+
+    def __str__(self) -> str:
+        return f"membership #{self.membership_id} warned on {self.warned_on}"
