@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/postgres"
+HEADERS = {"X-User-Agent": "bench", "X-Product-Name": "bench"}
 
 
 def ensure_tool(command: str, debian_package: str) -> str:
@@ -138,7 +139,11 @@ class LoadResult:
 
 _WRK_REPORTER = r"""
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_index", #threads - 1)  -- 0-based, for scripts that split work between threads
+  thread:set("thread_count", wrk_thread_count)
+end
 s2, s3, s4, s5, s422 = 0, 0, 0, 0, 0
 function response(status, headers, body)
   if status >= 500 then s5 = s5 + 1 elseif status == 422 then s422 = s422 + 1; s4 = s4 + 1
@@ -172,14 +177,15 @@ def wrk(
     """Run wrk against `url` with an optional Lua `request()`; returns throughput, latency and statuses."""
     binary = ensure_tool("wrk", "wrk")
     header_lines = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+    thread_count = min(threads, connections)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(header_lines + lua + _WRK_REPORTER)
+        script.write(f"wrk_thread_count = {thread_count}\n" + header_lines + lua + _WRK_REPORTER)
     try:
         out = subprocess.run(
             [
                 binary,
                 "-t",
-                str(min(threads, connections)),
+                str(thread_count),
                 "-c",
                 str(connections),
                 "-d",
@@ -278,3 +284,54 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def seed(env: dict[str, str], scenario: str, *args: str) -> dict:
+    """Run a scenario of `bench.data` (bulk-created rows) and return what it prints (ids, tokens)."""
+    out = subprocess.run(
+        [PYTHON, "-m", "bench.data", scenario, *args], cwd=ROOT, env=env, check=True, text=True, capture_output=True
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("BENCHDATA "))
+    return json.loads(line.removeprefix("BENCHDATA "))
+
+
+def vacuum_analyze(database_url: str) -> None:
+    """Fresh statistics and visibility maps after bulk loads, as autovacuum would give a live database."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def lua_list(values) -> str:
+    return "{" + ", ".join(json.dumps(v) for v in values) + "}"
+
+
+def fresh_database(name: str) -> tuple[str, dict[str, str]]:
+    """A new, migrated database and the environment of a benchmark server on it (bench.settings: the
+    production settings plus the bench-only baseline URLs)."""
+    url = recreate_database(name)
+    env = bench_env(url, DJANGO_SETTINGS_MODULE="bench.settings")
+    manage(env, "migrate", "-v", "0")
+    return url, env
+
+
+def sql_log(
+    env: dict[str, str],
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    body: str | None = None,
+    variables: dict[str, int],
+) -> tuple[int, str]:
+    """The SQL one request issues, as a pgbench script (see bench.sqllog); (HTTP status, script)."""
+    command = [PYTHON, "-m", "bench.sqllog", method, path]
+    command += [f"--header={k}={v}" for k, v in headers.items()]
+    command += [f"--var={k}={v}" for k, v in variables.items()]
+    if body is not None:
+        command.append(f"--body={body}")
+    out = subprocess.run(command, cwd=ROOT, env=env, check=True, text=True, capture_output=True).stdout
+    status = int(next(line for line in out.splitlines() if line.startswith("STATUS ")).split()[1])
+    script = json.loads(next(line for line in out.splitlines() if line.startswith("PGBENCH ")).removeprefix("PGBENCH "))
+    return status, script

@@ -1,0 +1,116 @@
+"""Target 1: `POST /v3/{lc}/members/{id}/offers/{id}/use`, distinct members, uncontended, against pgbench
+running the very SQL statements the endpoint issues (logged from one real request) at the same concurrency.
+
+.venv/bin/python bench/offer_use.py [--duration 15] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import (
+    HEADERS,
+    Gunicorn,
+    Row,
+    fresh_database,
+    pgbench,
+    print_table,
+    seed,
+    sql_log,
+    vacuum_analyze,
+    wrk,
+)
+
+TARGET_RATIO = 0.30
+
+
+def use_lua(data: dict, *, start: int = 0) -> str:
+    """Each request uses one offer (round robin) for the next member never used in this run."""
+    members = data["member_ids"]
+    return f"""
+local first, count, start = {members["first"]}, {members["count"]}, {start}
+local offers = {{{", ".join(map(str, data["offer_ids"]))}}}
+local k = 0
+function request()
+  local i = start + k * thread_count + thread_index
+  k = k + 1
+  local path = "/v3/{data["club"]}/members/" .. (first + i % count) .. "/offers/" .. offers[i % #offers + 1] .. "/use"
+  return wrk.format("POST", path, nil, "{{}}")
+end
+"""
+
+
+def pgbench_script(env: dict, data: dict) -> str:
+    """The statements of one logged use, with the member and offer drawn at random like the requests."""
+    members, offers = data["member_ids"], data["offer_ids"]
+    member, offer = members["first"] + members["count"] - 1, offers[-1]  # a member the load will reach last
+    status, script = sql_log(
+        env,
+        "POST",
+        f"/v3/{data['club']}/members/{member}/offers/{offer}/use",
+        headers=headers(data),
+        body="{}",
+        variables={"mid": member, "oid": offer},
+    )
+    assert status == 200, f"logged use answered {status}"
+    assert offers == list(range(offers[0], offers[0] + len(offers))), "offer ids are not contiguous"
+    draws = (
+        f"\\set mid random({members['first']}, {members['first'] + members['count'] - 2})\n"
+        f"\\set oid random({offers[0]}, {offers[-1]})\n"
+    )
+    return draws + script
+
+
+def headers(data: dict) -> dict[str, str]:
+    return {**HEADERS, "X-Client-Authorization": data["token"], "Content-Type": "application/json"}
+
+
+def measure(server: Gunicorn, env: dict, database_url: str, data: dict, *, duration: int, connections: int) -> dict:
+    script = pgbench_script(env, data)
+    print(f"-- pgbench script of one use ({script.count(';')} statements):\n{script}", file=sys.stderr)
+    ours = wrk(
+        f"{server.base_url}/",
+        lua=use_lua(data),
+        connections=connections,
+        duration=duration,
+        headers=headers(data),
+    )
+    baseline = pgbench(database_url, script, clients=connections, duration=duration)
+    return {"ours": ours, "baseline": baseline}
+
+
+def rows(result: dict, *, connections: int) -> list[Row]:
+    ours, baseline = result["ours"], result["baseline"]
+    clean = ours.statuses["2xx"] == ours.requests and not ours.socket_errors
+    return [
+        Row(
+            f"1. offer use, distinct members: req/s (c={connections})",
+            ours.rps,
+            baseline,
+            f"ratio >= {TARGET_RATIO} of pgbench",
+            ours.rps >= TARGET_RATIO * baseline and clean,
+        ),
+        Row("   p50 / p99 ms", ours.p50_ms, None, f"p99 {ours.p99_ms:.1f} ms", True),
+        Row("   non-2xx answers", ours.requests - ours.statuses["2xx"], None, "0", clean),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    url, env = fresh_database("loyalty_bench_use")
+    data = seed(env, "use")
+    vacuum_analyze(url)
+    with Gunicorn(env) as server:
+        result = measure(server, env, url, data, duration=args.duration, connections=args.connections)
+    print_table(rows(result, connections=args.connections), "Target 1: offer use vs pgbench of its SQL")
+
+
+if __name__ == "__main__":
+    main()
