@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
@@ -61,6 +62,12 @@ def error_response_data(exc: Exception) -> tuple[int, dict, dict]:
         return 400, {"error": "Invalid JSON"}, {}
     if isinstance(exc, RequestDataTooBig):
         return 413, {"error": "Request body is larger than 1 MiB"}, {}
+    if isinstance(exc, TooManyFieldsSent):
+        # More query parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS: malformed input, not a server error.
+        options = {"number": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
+        leaf = {"value": None, "error": "size_too_large", "options": options}
+        leaf["message"] = message_for("size_too_large", options)
+        return 422, {"error": "Invalid parameters", "details": {"base": [leaf]}}, {}
     if isinstance(exc, drf.Throttled):
         return 429, {"error": "Rate limit exceeded"}, {"Retry-After": str(int(exc.wait or 1))}
     if isinstance(exc, DjangoPermissionDenied | drf.PermissionDenied | drf.NotAuthenticated | drf.AuthenticationFailed):
