@@ -157,6 +157,8 @@ class ContractAutoSchema(AutoSchema):
             errors["402"] = ErrorResponseSerializer
         if self._needs_bearer():
             errors["460"] = ErrorResponseSerializer
+        if getattr(self.view, "feature", None) == "rewards" and self._member_context() in ("me", "id"):
+            errors["480"] = ErrorResponseSerializer  # member has not joined the program (SPEC §6.1)
         if self.method in ("POST", "PUT", "DELETE", "PATCH"):
             errors["409"] = ErrorResponseSerializer  # Idempotency-Key still in flight (SPEC §10.1)
         for status, serializer in errors.items():

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.pagination import paginate
 from loyalty.api.params import parse_body, parse_query
+from loyalty.api.schema import BannedResponseSerializer, ErrorResponseSerializer
 from loyalty.exceptions import InvalidParameters
 from rewards import selectors, services
 from rewards.api import serializers as s
@@ -127,7 +128,11 @@ class AchievementRuleDetailView(RewardsAPIView):
 class JoinView(RewardsAPIView):
     permit = {"me": "Rewards:Api:OAuth:Memberships:Create", "id": "Rewards:Api:Memberships:Create"}
 
-    @extend_schema(request=None, responses=s.RewardsEmptyResponseSerializer, summary="Join the rewards program")
+    @extend_schema(
+        request=None,
+        responses={200: s.RewardsEmptyResponseSerializer, 467: BannedResponseSerializer},
+        summary="Join the rewards program",
+    )
     def post(self, request, lc, ctx, member_id=None):
         services.membership_join(member=request.member)
         return Response({})
@@ -184,7 +189,7 @@ class AchievementReportView(RewardsAPIView):
 
     @extend_schema(
         request=s.RewardsAchievementReportInputSerializer,
-        responses=s.RewardsTransactionResponseSerializer,
+        responses={200: s.RewardsTransactionResponseSerializer, 467: BannedResponseSerializer},
         summary="Report an achievement (earns the rule's points)",
     )
     def post(self, request, lc, ctx, member_id=None):
@@ -202,7 +207,7 @@ class GrantPointsView(RewardsAPIView):
 
     @extend_schema(
         request=s.RewardsGrantPointsInputSerializer,
-        responses=s.RewardsTransactionResponseSerializer,
+        responses={200: s.RewardsTransactionResponseSerializer, 467: BannedResponseSerializer},
         summary="Grant points to a member",
     )
     def post(self, request, lc, member_id):
@@ -230,7 +235,10 @@ class CancelTransactionView(RewardsAPIView):
     permit = "Rewards:Api:Transactions:Cancel"
     member_id_is_context = True
 
-    @extend_schema(responses=s.RewardsTransactionResponseSerializer, summary="Cancel a transaction")
+    @extend_schema(
+        responses={200: s.RewardsTransactionResponseSerializer, 405: ErrorResponseSerializer},
+        summary="Cancel a transaction",
+    )
     def delete(self, request, lc, member_id, transaction_id):
         cancellation = services.transaction_cancel(member=request.member, transaction_id=transaction_id)
         return Response({"transaction": transaction_to_json(cancellation)})
@@ -263,7 +271,11 @@ class RewardPurchasedListView(RewardsAPIView):
 class RewardPurchaseView(RewardsAPIView):
     permit = "Rewards:Api:OAuth:Rewards:Purchase"
 
-    @extend_schema(request=None, responses=s.RewardsEmptyResponseSerializer, summary="Purchase a reward")
+    @extend_schema(
+        request=None,
+        responses={200: s.RewardsEmptyResponseSerializer, 467: BannedResponseSerializer},
+        summary="Purchase a reward",
+    )
     def post(self, request, lc, ctx, reward_id):
         reward = selectors.reward_get_purchasable(club=request.club, reward_id=reward_id)
         services.reward_purchase(member=request.member, reward=reward)
@@ -273,7 +285,11 @@ class RewardPurchaseView(RewardsAPIView):
 class RewardUseView(RewardsAPIView):
     permit = "Rewards:Api:OAuth:Rewards:Use"
 
-    @extend_schema(request=None, responses=s.RewardsUseResponseSerializer, summary="Use a purchased reward")
+    @extend_schema(
+        request=None,
+        responses={200: s.RewardsUseResponseSerializer, 467: BannedResponseSerializer},
+        summary="Use a purchased reward",
+    )
     def post(self, request, lc, ctx, reward_id):
         reward = selectors.reward_get(club=request.club, reward_id=reward_id)
         return Response({"usage": services.reward_use(member=request.member, reward=reward)})

@@ -30,3 +30,18 @@ def test_more_query_parameters_than_django_accepts_is_a_422_not_a_500(api, club)
         },
     }
 
+
+def _documented_statuses(path: str, method: str) -> set[str]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return set(schema["paths"][path][method]["responses"])
+
+
+def test_the_schema_documents_480_467_and_405_where_the_rewards_endpoints_answer_them():
+    cancel = "/v1/{lc}/members/{member_id}/rewards-program/transactions/{transaction_id}/cancel"
+    assert {"405", "480"} <= _documented_statuses(cancel, "delete")
+    assert {"467", "480"} <= _documented_statuses("/v1/{lc}/members/{member_id}/rewards-program/grant_points", "post")
+    purchase = "/v3/{lc}/members/me/rewards-program/rewards/{reward_id}/purchase"
+    assert {"467", "480"} <= _documented_statuses(purchase, "post")
+    assert "480" not in _documented_statuses("/v3/{lc}/rewards-program/info", "get")
