@@ -1,0 +1,79 @@
+"""A small, realistic club for fuzzing and crash tests: every kind of object a path parameter can name.
+
+`build_world()` returns the secrets and ids; fuzzers substitute the ids into path parameters so generated
+requests reach the handlers instead of stopping at 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from loyalty.members import group_create, group_members_add, member_set_password
+from loyalty.oauth import oauth_tokens_issue
+from loyalty.services import client_token_issue
+from offers.models import OfferGrant, OfferType, Scope
+from rewards import services as rewards
+from rewards.models import Achievement, Reward
+from tests.factories import LoyaltyClubFactory, MemberFactory
+from tests.offers.factories import CollectionFactory, OfferFactory
+from webhooks.services import webhook_endpoint_create
+
+
+@dataclass
+class World:
+    slug: str
+    full_token: str
+    bearer: str
+    member_id: int
+    other_member_id: int
+    ids: dict[str, list[int]] = field(default_factory=dict)
+
+
+def build_world(*, slug: str = "infinity-mall") -> World:
+    club = LoyaltyClubFactory(slug=slug, name="Infinity Mall")
+    member = MemberFactory(club=club, email="ada@example.com", msisdn="4740769126")
+    member_set_password(member=member, password="correct horse battery")
+    # Bob is banned and not in the rewards program: id-path writes on him meet 467 and 480.
+    other = MemberFactory(club=club, email="bob@example.com", banned_until=timezone.now() + timedelta(days=30))
+    token = client_token_issue(
+        name="fuzz", permits=[], policies=["FullAccess"], loyalty_club_ids=[club.id], product=None
+    )
+    bearer = oauth_tokens_issue(member=member).access_token
+
+    collection = CollectionFactory(club=club)
+    regular = OfferFactory(club=club, tags=["food"], stores=["Kiosk"], collections=[collection], stock=1000)
+    exclusive = OfferFactory(club=club, type=OfferType.EXCLUSIVE, maximum_uses_per_user=3)
+    OfferGrant.objects.create(offer=exclusive, member=member)
+    reward_scope = OfferFactory(club=club, scope=Scope.REWARD)
+
+    rewards.membership_join(member=member)
+    earned = rewards.points_grant(member=member, points=500)
+    rule = Achievement.objects.create(club=club, type="app_opened", name="App opened", points=10)
+    reward = Reward.objects.create(club=club, name="Toaster", price=20, status=Reward.PUBLISHED, stock=50)
+    rewards.reward_purchase(member=member, reward=reward)
+
+    group = group_create(club=club, name="VIP")
+    group_members_add(group=group, member_ids=[member.id])
+    webhook = webhook_endpoint_create(club=club, url="https://hooks.example.com/x", events=["offer.used"])
+
+    return World(
+        slug=club.slug,
+        full_token=token.secret,
+        bearer=bearer,
+        member_id=member.id,
+        other_member_id=other.id,
+        ids={
+            "member_id": [member.id, other.id],
+            "offer_id": [regular.id, exclusive.id, reward_scope.id],
+            "reward_id": [reward.id],
+            "transaction_id": [earned.id],
+            "achievement_id": [rule.id],
+            "group_id": [group.id],
+            "webhook_id": [webhook.id],
+            "token_id": [token.token.id],
+            "collection_id": [collection.id],
+        },
+    )
