@@ -15,3 +15,27 @@ def grant_welcome_offers(member_id: int) -> int:
     if member is None:  # deleted before the task ran
         return 0
     return len(services.offers_grant_welcome(member=member))
+
+
+@shared_task(name="offers.run_audience_grant")
+def run_audience_grant(audience_grant_id: int) -> int:
+    """Grant an offer to a group's members, chunk by chunk (`AudienceGrant`). Works for at most the job time
+    budget, then queues its own continuation (the cursor is saved with each chunk). Idempotent: a rerun or a
+    duplicate delivery continues after the cursor, and no member is granted twice by one call."""
+    from django.conf import settings
+
+    from offers.management_services import audience_grant_run
+
+    budget = getattr(settings, "SCHEDULED_JOB_TIME_BUDGET_SECONDS", 240)
+    call = audience_grant_run(audience_grant_id=audience_grant_id, time_budget=budget)
+    if call is not None and call.status != call.Status.DONE:
+        run_audience_grant.delay(audience_grant_id)
+    return call.granted_count if call is not None else 0
+
+
+@shared_task(name="offers.make_image_sizes")
+def make_image_sizes(file_id: int) -> int:
+    """Make the `base` and `thumbnail` sizes of an uploaded original. Idempotent: it replaces earlier ones."""
+    from offers.images import image_sizes_make
+
+    return len(image_sizes_make(file_id=file_id))

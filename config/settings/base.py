@@ -135,7 +135,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Choice sets used by several components need a name of their own (else spectacular hashes one).
+    "ENUM_NAME_OVERRIDES": {
+        "OfferTypeEnum": "offers.models.OfferType.values",
+        "OfferPeriodicTimespanEnum": "offers.models.Timespan.values",
+    },
     "DISABLE_ERRORS_AND_WARNINGS": False,
     "APPEND_COMPONENTS": {
         "securitySchemes": {

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from loyalty.api.routing import member_context_paths
-from offers.api import views
+from offers.api import management_views, views
 
 # Club-scoped, mounted under /v3/<lc>/.
 v3_patterns: list = [
@@ -26,4 +26,20 @@ v3_patterns: list = [
     *member_context_paths("events/offers_seen", views.OffersSeenView, name="member-offers-seen", contexts=("me",)),
     path("offers/events/offers_clicked", views.OffersClickedView.as_view(), name="offers-clicked"),
     path("offers/events/offers_seen", views.OffersSeenView.as_view(), name="offers-seen"),
+]
+
+# Offers management (SPEC §5.2), also under /v3/<lc>/. `offers/<int:offer_id>` never matches the literal paths.
+v3_patterns += [
+    path("offers", management_views.OffersAdminView.as_view(), name="offers-admin"),
+    path("offers/clone", management_views.OffersCloneView.as_view(), name="offers-admin-clone"),
+    path("offers/archive", management_views.OffersArchiveView.as_view(), name="offers-admin-archive"),
+    path("offers/unarchive", management_views.OffersUnarchiveView.as_view(), name="offers-admin-unarchive"),
+    path("offers/grant", management_views.OffersGrantView.as_view(), name="offers-admin-grant"),
+    path("offers/collections", management_views.CollectionsAdminView.as_view(), name="offers-admin-collections"),
+    path(
+        "offers/collections/<int:collection_id>",
+        management_views.CollectionAdminView.as_view(),
+        name="offers-admin-collection",
+    ),
+    path("offers/<int:offer_id>", management_views.OfferAdminView.as_view(), name="offers-admin-offer"),
 ]
