@@ -32,12 +32,13 @@ class World:
     ids: dict[str, list[int]] = field(default_factory=dict)
 
 
-def build_world(*, slug: str = "infinity-mall") -> World:
+def build_world(*, slug: str = "infinity-mall", ban_other: bool = True) -> World:
     club = LoyaltyClubFactory(slug=slug, name="Infinity Mall")
     member = MemberFactory(club=club, email="ada@example.com", msisdn="4740769126")
     member_set_password(member=member, password="correct horse battery")
-    # Bob is banned and not in the rewards program: id-path writes on him meet 467 and 480.
-    other = MemberFactory(club=club, email="bob@example.com", banned_until=timezone.now() + timedelta(days=30))
+    # Bob is banned (by default) and not in the rewards program: id-path writes on him meet 467 and 480.
+    banned_until = timezone.now() + timedelta(days=30) if ban_other else None
+    other = MemberFactory(club=club, email="bob@example.com", banned_until=banned_until)
     token = client_token_issue(
         name="fuzz", permits=[], policies=["FullAccess"], loyalty_club_ids=[club.id], product=None
     )

@@ -24,13 +24,30 @@ class Operation:
     def club_scoped(self) -> bool:
         return "<slug:lc>" in self.route
 
-    def path(self, *, lc: str, member_id: int, other_id: int = 1) -> str:
+    @property
+    def acts_as_bearer(self) -> bool:
+        """Acts on the member of the Bearer token (`/me/` paths and bearer-only views)."""
+        return self.ctx == "me" or bool(getattr(self.view, "bearer", False))
+
+    @property
+    def names_a_member(self) -> bool:
+        return "<int:member_id>" in self.route
+
+    @property
+    def writes(self) -> bool:
+        return self.method in ("post", "put", "patch", "delete")
+
+    def path(self, *, lc: str, member_id: int, other_id: int = 1, ids: dict[str, int] | None = None) -> str:
+        """The URL with `lc`, `member_id`, and each other parameter from `ids` (by name) or `other_id`."""
+
         def fill(match: re.Match) -> str:
             converter, name = match.group(1), match.group(2)
             if name == "lc":
                 return lc
             if name == "member_id":
                 return str(member_id)
+            if ids and name in ids:
+                return str(ids[name])
             return str(other_id) if converter == "int" else "x"
 
         return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", fill, self.route)
