@@ -134,7 +134,7 @@ def seed_list(*, offers: int = 10_000) -> dict:
     club, token = _club("bench-list")
     _catalogue(club, offers)
     member_ids = _members(club, 1, prefix="list")
-    return {"club": club.slug, "token": token, "bearer": _bearer(member_ids)[0], "member_id": member_ids[0]}
+    return {"club": club.slug, "club_id": club.pk, "token": token, "bearer": _bearer(member_ids)[0]}
 
 
 def _ledger(membership: Membership, count: int, *, now) -> None:

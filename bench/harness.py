@@ -75,37 +75,23 @@ def manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
 class Gunicorn:
     """The API under gunicorn (production settings, persistent DB connections)."""
 
-    def __init__(self, env: dict[str, str], *, workers: int = 3, threads: int = 1, port: int = 8765):
+    def __init__(
+        self, env: dict[str, str], *, workers: int | None = None, threads: int | None = None, port: int = 8765
+    ):
+        """Workers and threads default to the production configuration (config/gunicorn.conf.py)."""
         self.env, self.workers, self.threads, self.port = env, workers, threads, port
         self.proc: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{port}"
 
     def __enter__(self) -> Gunicorn:
-        worker_class = "gthread" if self.threads > 1 else "sync"
-        self.proc = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
-                "--worker-class",
-                worker_class,
-                "--access-logfile",
-                "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
-                "--log-level",
-                "warning",
-                "--keep-alive",
-                "30",
-            ],
-            cwd=ROOT,
-            env=self.env,
-        )
+        command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"]
+        command += ["--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null"]
+        if self.workers is not None:
+            command += ["--workers", str(self.workers)]
+        if self.threads is not None:
+            command += ["--threads", str(self.threads), "--worker-class", "gthread" if self.threads > 1 else "sync"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -144,22 +130,24 @@ function setup(thread)
   thread:set("thread_index", #threads - 1)  -- 0-based, for scripts that split work between threads
   thread:set("thread_count", wrk_thread_count)
 end
-s2, s3, s4, s5, s422 = 0, 0, 0, 0, 0
+s2, s3, s4, s5, s422, s422match = 0, 0, 0, 0, 0, 0
 function response(status, headers, body)
   if status >= 500 then s5 = s5 + 1 elseif status == 422 then s422 = s422 + 1; s4 = s4 + 1
+    -- scripts may set expect_422 to the error text every 422 should carry
+    if expect_422 and body and string.find(body, expect_422, 1, true) then s422match = s422match + 1 end
   elseif status >= 400 then s4 = s4 + 1 elseif status >= 300 then s3 = s3 + 1 else s2 = s2 + 1 end
 end
 function done(summary, latency, requests)
-  local t = {s2=0, s3=0, s4=0, s5=0, s422=0}
+  local t = {s2=0, s3=0, s4=0, s5=0, s422=0, s422match=0}
   for _, thread in ipairs(threads) do
     for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
   end
   local e = summary.errors
   io.write(string.format(
     'WRKSTATS {"requests": %d, "us": %d, "p50_us": %d, "p99_us": %d, "2xx": %d, "3xx": %d, "4xx": %d, ' ..
-    '"5xx": %d, "422": %d, "socket_errors": %d}\n',
+    '"5xx": %d, "422": %d, "422match": %d, "socket_errors": %d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), t.s2, t.s3, t.s4,
-    t.s5, t.s422, e.connect + e.read + e.write + e.timeout))
+    t.s5, t.s422, t.s422match, e.connect + e.read + e.write + e.timeout))
 end
 """
 
@@ -211,8 +199,24 @@ def wrk(
         rps=stats["requests"] / seconds,
         p50_ms=stats["p50_us"] / 1000,
         p99_ms=stats["p99_us"] / 1000,
-        statuses={k: stats[k] for k in ("2xx", "3xx", "4xx", "5xx", "422")},
+        statuses={k: stats[k] for k in ("2xx", "3xx", "4xx", "5xx", "422", "422match")},
         socket_errors=stats["socket_errors"],
+    )
+
+
+def combine(results: list[LoadResult]) -> LoadResult:
+    """Slices of one measurement (interleaved with the baseline's) as one: throughput over the summed time,
+    the median slice's p50, the worst slice's p99, statuses added up."""
+    seconds = sum(r.seconds for r in results)
+    requests = sum(r.requests for r in results)
+    return LoadResult(
+        requests=requests,
+        seconds=seconds,
+        rps=requests / seconds,
+        p50_ms=sorted(r.p50_ms for r in results)[len(results) // 2],
+        p99_ms=max(r.p99_ms for r in results),
+        statuses={k: sum(r.statuses[k] for r in results) for k in results[0].statuses},
+        socket_errors=sum(r.socket_errors for r in results),
     )
 
 
@@ -335,3 +339,28 @@ def sql_log(
     status = int(next(line for line in out.splitlines() if line.startswith("STATUS ")).split()[1])
     script = json.loads(next(line for line in out.splitlines() if line.startswith("PGBENCH ")).removeprefix("PGBENCH "))
     return status, script
+
+
+def save_script(name: str, script: str) -> Path:
+    """Keep a generated SQL baseline next to the results (var/bench/), to read what pgbench ran."""
+    path = ROOT / "var" / "bench" / f"{name}.pgbench.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(script)
+    print(f"pgbench script: {path}", file=sys.stderr)
+    return path
+
+
+def prepared(database: str, *scenarios: str, reuse: bool = False) -> tuple[str, dict[str, str], dict[str, dict]]:
+    """A database seeded with `scenarios` of bench.data: (DATABASE_URL, server env, {scenario: data}).
+    With `reuse`, the database and data of the previous run are taken as they are (quicker iterations;
+    the figures then include whatever earlier runs wrote)."""
+    saved = ROOT / "var" / "bench" / f"{database}.json"
+    url = f"postgres://postgres@{PG_HOST}:5432/{database}"
+    if reuse and saved.exists():
+        return url, bench_env(url, DJANGO_SETTINGS_MODULE="bench.settings"), json.loads(saved.read_text())
+    url, env = fresh_database(database)
+    data = {scenario: seed(env, scenario) for scenario in scenarios}
+    vacuum_analyze(url)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(data))
+    return url, env, data

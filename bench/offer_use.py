@@ -16,12 +16,12 @@ from bench.harness import (
     HEADERS,
     Gunicorn,
     Row,
-    fresh_database,
+    combine,
     pgbench,
+    prepared,
     print_table,
-    seed,
+    save_script,
     sql_log,
-    vacuum_analyze,
     wrk,
 )
 
@@ -69,18 +69,27 @@ def headers(data: dict) -> dict[str, str]:
     return {**HEADERS, "X-Client-Authorization": data["token"], "Content-Type": "application/json"}
 
 
-def measure(server: Gunicorn, env: dict, database_url: str, data: dict, *, duration: int, connections: int) -> dict:
+def measure(
+    server: Gunicorn, env: dict, database_url: str, data: dict, *, duration: int, connections: int, rounds: int = 3
+) -> dict:
+    """Ours and pgbench in alternating slices, so a burst of load from elsewhere hits both alike."""
     script = pgbench_script(env, data)
-    print(f"-- pgbench script of one use ({script.count(';')} statements):\n{script}", file=sys.stderr)
-    ours = wrk(
-        f"{server.base_url}/",
-        lua=use_lua(data),
-        connections=connections,
-        duration=duration,
-        headers=headers(data),
-    )
-    baseline = pgbench(database_url, script, clients=connections, duration=duration)
-    return {"ours": ours, "baseline": baseline}
+    save_script("offer_use", script)
+    ours, baseline, start = [], [], 0
+    for _ in range(rounds):
+        lua = use_lua(data, start=start)
+        ours.append(
+            wrk(
+                f"{server.base_url}/",
+                lua=lua,
+                connections=connections,
+                duration=duration // rounds,
+                headers=headers(data),
+            )
+        )
+        start += ours[-1].requests + connections
+        baseline.append(pgbench(database_url, script, clients=connections, duration=duration // rounds))
+    return {"ours": combine(ours), "baseline": sum(baseline) / len(baseline)}
 
 
 def rows(result: dict, *, connections: int) -> list[Row]:
@@ -103,11 +112,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: config/gunicorn.conf.py)")
+    parser.add_argument("--threads", type=int, help="gunicorn threads per worker")
+    parser.add_argument("--reuse", action="store_true", help="keep the database of the previous run")
     args = parser.parse_args()
-    url, env = fresh_database("loyalty_bench_use")
-    data = seed(env, "use")
-    vacuum_analyze(url)
-    with Gunicorn(env) as server:
+    url, env, data = prepared("loyalty_bench_use", "use", reuse=args.reuse)
+    data = data["use"]
+    with Gunicorn(env, workers=args.workers, threads=args.threads) as server:
         result = measure(server, env, url, data, duration=args.duration, connections=args.connections)
     print_table(rows(result, connections=args.connections), "Target 1: offer use vs pgbench of its SQL")
 
