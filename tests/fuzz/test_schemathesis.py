@@ -89,19 +89,20 @@ def _strategy(operation, world):
 
 
 def _prepare(case, world, data) -> None:
-    """Real club, real ids (mostly), and both credentials."""
+    """Real club, real ids (mostly), and both credentials. Hypothesis favours small draws, so the common
+    choice is always 0."""
     params = case.path_parameters or {}
     for name in list(params):
         if name == "lc":
             params[name] = world.slug
-        elif name in world.ids and data.draw(st.integers(0, 4), label=f"real {name}") > 0:
+        elif name in world.ids and data.draw(st.integers(0, 4), label=f"real {name}") < 4:
             params[name] = data.draw(st.sampled_from(world.ids[name]), label=name)
     headers = case.headers if case.headers is not None else {}
     headers["X-Client-Authorization"] = world.full_token
     headers["Authorization"] = f"Bearer {world.bearer}"
     # Generated client headers are often blank (470): keep them only now and then, so most requests get past
     # the header checks (which test_conventions covers) into the handlers.
-    if data.draw(st.integers(0, 5), label="generated client headers") > 0:
+    if data.draw(st.integers(0, 5), label="generated client headers") < 5:
         headers["X-User-Agent"] = "schemathesis"
         headers["X-Product-Name"] = "fuzz"
     # A random club-slug header would answer 471 half the time; keep it mostly absent or right.
