@@ -1,23 +1,50 @@
-"""Celery application. Tasks are thin wrappers around services; see each app's tasks.py."""
+"""Celery application. Tasks are thin wrappers around services; see each app's tasks.py and docs/operations.md.
+
+Delivery is at least once: a task is acknowledged only after it finished (`acks_late`) and is redelivered if
+the worker running it dies (`reject_on_worker_lost`). Every task is therefore idempotent, and errors that
+are worth another try (the database or the broker briefly unreachable, a deadlock, SQLite busy) are
+retried with exponential backoff and jitter by the base class below.
+"""
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-app = Celery("loyalty")
+# Errors that say "not now" rather than "never": connection loss, deadlock / serialization failure (both
+# OperationalError on PostgreSQL), "database is locked" on SQLite, a broker that is down while a task
+# enqueues a follow-up. Integrity and programming errors are not in the list: retrying cannot fix them.
+TRANSIENT_ERRORS = (DatabaseOperationalError, DatabaseInterfaceError, BrokerOperationalError, ConnectionError)
+
+
+class LoyaltyTask(Task):
+    """Base of every task (`@shared_task` included): retried on transient errors, 2 s, 4 s, 8 s … ≤ 5 min."""
+
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 6
+
+
+app = Celery("loyalty", task_cls=LoyaltyTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    # At-least-once: a task is acknowledged only after it finished, and is redelivered if the worker
-    # running it dies. Every task is therefore written to be idempotent.
+    # No result backend is used, so beat must not install its `celery.backend_cleanup` entry.
+    result_expires=None,
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
+    # Long jobs (points expiration, birthday grants) stop themselves well inside these limits and enqueue
+    # their own continuation (see rewards.tasks), so no task is ever killed mid-batch by a limit.
     task_soft_time_limit=300,
     task_time_limit=360,
     broker_connection_retry_on_startup=True,

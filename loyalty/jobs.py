@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,9 @@ from django.utils import timezone
 from loyalty.models import JobLock, JobRun
 
 logger = logging.getLogger("loyalty.jobs")
+
+# (name, holder, lease_seconds) of the job running in this thread, for `job_heartbeat`.
+_current_lease: ContextVar[tuple[str, str, int] | None] = ContextVar("job_lease", default=None)
 
 
 def _holder() -> str:
@@ -41,6 +45,22 @@ def job_lock_acquire(*, name: str, holder: str, lease_seconds: int, now: datetim
         holder=holder, expires_at=now + timedelta(seconds=lease_seconds)
     )
     return won == 1
+
+
+def job_lock_renew(*, name: str, holder: str, lease_seconds: int) -> bool:
+    """Extend a lease we still hold; False when it expired and another process took it over."""
+    until = timezone.now() + timedelta(seconds=lease_seconds)
+    return JobLock.objects.filter(name=name, holder=holder).update(expires_at=until) == 1
+
+
+def job_heartbeat() -> bool:
+    """Renew the lease of the job running in this thread (call it between batches of a long job), so a
+    short lease is enough: if the worker dies, the next run can take over soon. No-op outside `job_run`."""
+    lease = _current_lease.get()
+    if lease is None:
+        return True
+    name, holder, lease_seconds = lease
+    return job_lock_renew(name=name, holder=holder, lease_seconds=lease_seconds)
 
 
 def job_lock_release(*, name: str, holder: str) -> None:
@@ -62,8 +82,13 @@ def job_run(*, name: str, func: Callable[[], dict[str, Any] | None], lease_secon
         )
         logger.info("job %s skipped: lease held elsewhere", name)
         return {"skipped": "another run holds the lease"}
+    # Holding the lease, no other run of this job is alive: a run still marked running lost its worker.
+    JobRun.objects.filter(name=name, status=JobRun.RUNNING).update(
+        status=JobRun.FAILED, finished_at=timezone.now(), error="Lost: its worker stopped before the run finished"
+    )
     run = JobRun.objects.create(name=name)
     started = time.monotonic()
+    token = _current_lease.set((name, holder, lease_seconds))
     try:
         result = func() or {}
     except Exception as exc:
@@ -73,6 +98,7 @@ def job_run(*, name: str, func: Callable[[], dict[str, Any] | None], lease_secon
         _finish(run, started, JobRun.OK, result, "")
         return result
     finally:
+        _current_lease.reset(token)
         job_lock_release(name=name, holder=holder)
 
 

@@ -165,9 +165,27 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_done_dir),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis redelivers a message nobody acknowledged after this many seconds (a worker died mid-task).
+    # Longer than any task runs (long jobs stop themselves after SCHEDULED_JOB_TIME_BUDGET_SECONDS).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Scheduled jobs (SPEC §8, docs/operations.md) ------------------------------------------------------
+# A long job (points expiration, birthday grants, expiry warnings) works for at most this long per task,
+# then enqueues its own continuation: every task stays well inside the Celery time limits.
+SCHEDULED_JOB_TIME_BUDGET_SECONDS = env.int("SCHEDULED_JOB_TIME_BUDGET_SECONDS", default=240)
+# A running job renews its lease after every batch; a worker that died leaves the lease to expire after
+# this long, then the next run (beat, or the redelivered message) takes over and finishes the work.
+SCHEDULED_JOB_LEASE_SECONDS = env.int("SCHEDULED_JOB_LEASE_SECONDS", default=120)
+POINTS_EXPIRATION_BATCH_SIZE = env.int("POINTS_EXPIRATION_BATCH_SIZE", default=1000)
+# `points.expiring` warns about points expiring within this many days.
+POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=30)
+# A birthday grant is usable from the birthday until the end of this many days (club's time zone).
+BIRTHDAY_GRANT_USABLE_DAYS = env.int("BIRTHDAY_GRANT_USABLE_DAYS", default=30)
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

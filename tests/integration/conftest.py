@@ -3,15 +3,20 @@
 Tests using `celery_worker_process` must be `@pytest.mark.django_db(transaction=True)` so that what they
 write is committed and visible to the worker. They are skipped, with the reason shown, when the database is
 not PostgreSQL (the in-memory SQLite test database cannot be shared) or no Redis answers.
+
+Each worker consumes a queue of its own (`CELERY_TASK_DEFAULT_QUEUE`), so the tasks it enqueues itself come
+back to it, and test runs sharing one Redis (other checkouts, other databases) never take each other's tasks.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -39,10 +44,18 @@ class WorkerProcess:
         self.database_name = database_name
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.queue = f"loyalty-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.node = f"{self.queue}@{socket.gethostname()}"
         self.producer = Celery("loyalty-test-producer", broker=REDIS_URL)
-        self.producer.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry=False)
+        self.producer.conf.update(
+            task_serializer="json",
+            accept_content=["json"],
+            broker_connection_retry=False,
+            task_default_queue=self.queue,
+        )
 
-    def start(self, *, concurrency: int = 1) -> None:
+    def start(self, *, concurrency: int = 1, env: dict[str, str] | None = None) -> None:
+        """Start the worker (again, after `kill()`); `env` adds settings, e.g. a short job lease."""
         settings = connection.settings_dict
         env = {
             **os.environ,
@@ -53,7 +66,9 @@ class WorkerProcess:
             ),
             "CELERY_BROKER_URL": REDIS_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
@@ -71,7 +86,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--without-heartbeat",
                 "-n",
-                f"test-{os.getpid()}@%h",
+                self.node,
             ],
             cwd=ROOT,
             env=env,
@@ -83,12 +98,19 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early, see {self.log_path}")
-            if self.producer.control.ping(timeout=0.5):
+            if self.producer.control.ping(destination=[self.node], timeout=0.5):
                 return
         raise RuntimeError(f"worker did not become ready, see {self.log_path}")
 
     def send(self, name: str, *args, **kwargs):
-        return self.producer.send_task(name, args=args, kwargs=kwargs)
+        return self.producer.send_task(name, args=args, kwargs=kwargs, queue=self.queue)
+
+    def purge_queue(self) -> None:
+        """Drop this worker's queue (and kombu's priority sub-queues) from Redis."""
+        client = self.producer.connection_for_write().channel().client
+        keys = list(client.scan_iter(match=f"{self.queue}*"))
+        if keys:
+            client.delete(*keys)
 
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and pool children), as a machine crash would."""
@@ -112,9 +134,9 @@ def celery_worker_process(transactional_db, tmp_path):
     if not _redis_reachable(REDIS_URL):
         pytest.skip(f"no Redis broker reachable at {REDIS_URL} (set LOYALTY_TEST_REDIS_URL; CI runs it)")
     worker = WorkerProcess(database_name=connection.settings_dict["NAME"], log_path=tmp_path / "worker.log")
-    worker.producer.connection_for_write().channel().client.flushdb()  # a clean queue for this test
     yield worker
     worker.stop()
+    worker.purge_queue()
 
 
 def wait_until(predicate, *, timeout: float = 60, interval: float = 0.2):
