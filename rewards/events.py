@@ -11,6 +11,14 @@ def emit(*, club_id: int, member_id: int, type: str, data: dict) -> None:
     webhooks.event_emit(club_id=club_id, type=type, data={"member_id": member_id, **data}, member_id=member_id)
 
 
+def emit_many(*, type: str, events: list[tuple[int, int, dict]]) -> None:
+    """Many events of one type, `(club_id, member_id, data)` each, with one endpoint query (batch jobs)."""
+    webhooks.events_emit_many(
+        type=type,
+        events=[(club_id, member_id, {"member_id": member_id, **data}) for club_id, member_id, data in events],
+    )
+
+
 def transaction_event(*, membership: Membership, type: str, tx: Transaction, extra: dict | None = None) -> None:
     """`points.earned` / `points.spent` / `transaction.cancelled`: the transaction and the new balance."""
     emit(

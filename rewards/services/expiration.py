@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,11 +51,15 @@ def points_expire_due(
     batch_size: int = DEFAULT_BATCH_SIZE,
     club: LoyaltyClub | None = None,
     on_batch: Callable[[int, ExpirationResult], None] | None = None,
+    deadline: float | None = None,
 ) -> ExpirationResult:
     """Expire every lot due at `as_of`: one `expiration` transaction of −(unspent points) per lot, dated at
     the lot's `expires_at` (or at the refund that brought points back into an expired lot), and the lot's
     transaction gets `expired_at` = that instant the first time. Returns the lots and points expired by
-    this call. `on_batch(lots_scanned, result_of_batch)` reports progress."""
+    this call. `on_batch(lots_scanned, result_of_batch)` reports progress after each committed batch.
+
+    With `deadline` (a `time.monotonic()` value) it stops after the first batch that ends past it (so every
+    call makes progress), leaving the rest for the next call (`due_lots(as_of=…).exists()` tells)."""
     total = ExpirationResult()
     after: tuple[datetime, int] | None = None
     while True:
@@ -77,6 +82,8 @@ def points_expire_due(
         total += result
         if on_batch is not None:
             on_batch(len(batch), result)
+        if deadline is not None and time.monotonic() >= deadline:
+            return total
 
 
 def _expire_batch(*, lot_ids: list[int], membership_ids: list[int], as_of: datetime) -> ExpirationResult:
@@ -159,17 +166,19 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
     expired_by_member: dict[int, list[Transaction]] = defaultdict(list)
     for tx in expirations:
         expired_by_member[tx.membership_id].append(tx)
-    changed = []
+    changed, emitted = [], []
     for membership_id, txs in expired_by_member.items():
         membership = by_id[membership_id]
         points = -sum(tx.amount for tx in txs)
         membership.balance -= points
         changed.append(membership)
-        events.emit(
-            club_id=membership.club_id,
-            member_id=membership.member_id,
-            type="points.expired",
-            data={"points": points, "transaction_ids": [tx.pk for tx in txs], "balance": membership.balance},
+        emitted.append(
+            (
+                membership.club_id,
+                membership.member_id,
+                {"points": points, "transaction_ids": [tx.pk for tx in txs], "balance": membership.balance},
+            )
         )
     Membership.objects.bulk_update(changed, ["balance"])
+    events.emit_many(type="points.expired", events=emitted)
     return ExpirationResult(lots=len(expirations), points=-sum(tx.amount for tx in expirations))

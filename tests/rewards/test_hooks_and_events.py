@@ -81,9 +81,15 @@ def test_the_hook_awards_the_rules_points(club, member, joined, make_rule):
 def emitted(monkeypatch):
     import webhooks.services
 
-    events = []
-    monkeypatch.setattr(webhooks.services, "event_emit", lambda **kwargs: events.append(kwargs))
-    return events
+    captured = []
+
+    def emit_many(*, type: str, events: list) -> None:  # batch jobs (expiration) emit many at once
+        for club_id, member_id, data in events:
+            captured.append({"club_id": club_id, "type": type, "data": data, "member_id": member_id})
+
+    monkeypatch.setattr(webhooks.services, "event_emit", lambda **kwargs: captured.append(kwargs))
+    monkeypatch.setattr(webhooks.services, "events_emit_many", emit_many)
+    return captured
 
 
 def test_ledger_writes_emit_their_events_with_the_new_balance(club, member, joined, make_reward, emitted):
