@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+import time
+from datetime import datetime
 
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from loyalty.jobs import job_heartbeat, job_run
 from loyalty.models import Member
 from offers import services
+from offers.birthday import offers_grant_birthday
 
 
 @shared_task(name="offers.grant_welcome_offers")
@@ -15,6 +22,28 @@ def grant_welcome_offers(member_id: int) -> int:
     if member is None:  # deleted before the task ran
         return 0
     return len(services.offers_grant_welcome(member=member))
+
+
+@shared_task(name="offers.tasks.grant_birthday_offers")
+def grant_birthday_offers(now: str | None = None) -> dict:
+    """Grant BIRTHDAY offers to the members whose birthday is today in their club's time zone (beat, hourly).
+    Idempotent: BirthdayGrant (offer, member, year) is unique, so a rerun or a duplicate beat grants nothing
+    twice. Stops after SCHEDULED_JOB_TIME_BUDGET_SECONDS and enqueues its continuation (same instant)."""
+    instant = datetime.fromisoformat(now) if now else timezone.now()
+
+    def run() -> dict:
+        result = offers_grant_birthday(
+            now=instant,
+            on_batch=lambda members: job_heartbeat(),
+            deadline=time.monotonic() + settings.SCHEDULED_JOB_TIME_BUDGET_SECONDS,
+        )
+        outcome = {"granted": result.granted, "already_granted": result.already_granted, "refused": result.refused}
+        return outcome if result.finished else {**outcome, "continues": True}
+
+    outcome = job_run(name="birthday-offers", func=run, lease_seconds=settings.SCHEDULED_JOB_LEASE_SECONDS)
+    if outcome.get("continues"):
+        grant_birthday_offers.delay(now=instant.isoformat())
+    return outcome
 
 
 @shared_task(name="offers.run_audience_grant")
