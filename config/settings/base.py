@@ -219,11 +219,5 @@ WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # Outbox events whose deliveries are all finished are deleted after this many days.
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
-# Periodic tasks of the idempotency keys and webhooks (merged into any schedule defined above; the
-# DatabaseScheduler installs them as editable entries in the admin).
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "idempotency-keys-purge": {"task": "loyalty.tasks.idempotency_keys_purge", "schedule": 3600.0},
-    "webhooks-deliver-due": {"task": "webhooks.tasks.webhooks_deliver_due", "schedule": 10.0},
-    "webhooks-events-purge": {"task": "webhooks.tasks.webhooks_events_purge", "schedule": 86400.0},
-}
+# Periodic tasks are not defined here: django-celery-beat's DatabaseScheduler keeps them in the database
+# (created by the data migration loyalty/0004_default_schedules, edited in the admin); see docs/operations.md.

@@ -142,7 +142,11 @@ def test_reconcile_balances_reports_a_clean_ledger(club, member, joined, make_re
     services.points_grant(member=member, points=50)
     services.reward_purchase(member=member, reward=make_reward(price=20))
     joined_member(club)
-    assert json.loads(command("reconcile_balances", "--json")) == {"members_checked": 2, "mismatches": []}
+    assert json.loads(command("reconcile_balances", "--json")) == {
+        "members_checked": 2,
+        "offers_checked": 0,
+        "mismatches": [],
+    }
 
 
 def test_reconcile_balances_exits_1_and_names_each_broken_invariant(club, member, joined):
@@ -154,6 +158,7 @@ def test_reconcile_balances_exits_1_and_names_each_broken_invariant(club, member
     assert exit_status.value.code == 1
     assert json.loads(out.getvalue()) == {
         "members_checked": 1,
+        "offers_checked": 0,
         "mismatches": [
             {
                 "member_id": member.id,

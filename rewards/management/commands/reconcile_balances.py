@@ -1,29 +1,56 @@
-"""Prove the ledger's invariants for every member (SPEC §9); exit status 1 on any mismatch."""
+"""Prove the ledger's invariants for every member, and the offers' counters (SPEC §9); exit 1 on a mismatch.
+
+A command is the composition point of the apps: rewards never imports offers, this command uses both.
+"""
 
 import json
 import sys
 
 from django.core.management.base import BaseCommand
 
+from offers.invariants import offers_reconcile
 from rewards.management.commands._common import club_from_slug
 from rewards.selectors import ledger_reconcile
 
 
 class Command(BaseCommand):
-    help = "Check cached balances against the ledger, and lots against their allocations; exit 1 on a mismatch."
+    help = (
+        "Check cached balances against the ledger, lots against their allocations, and offer counters against "
+        "their usages and grants; exit 1 on a mismatch."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--club", help="Only this club (slug)")
-        parser.add_argument("--json", action="store_true", help='Print {"members_checked": n, "mismatches": [...]}')
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help='Print {"members_checked": n, "offers_checked": n, "mismatches": [...]}',
+        )
 
     def handle(self, *args, club=None, **options):
-        result = ledger_reconcile(club=club_from_slug(club))
+        club = club_from_slug(club)
+        ledger = ledger_reconcile(club=club)
+        offers = offers_reconcile(club=club)
+        mismatches = ledger.mismatches + offers.mismatches
         if options["json"]:
-            self.stdout.write(json.dumps({"members_checked": result.members_checked, "mismatches": result.mismatches}))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "members_checked": ledger.members_checked,
+                        "offers_checked": offers.offers_checked,
+                        "mismatches": mismatches,
+                    }
+                )
+            )
         else:
-            for mismatch in result.mismatches:
+            for mismatch in mismatches:
                 self.stdout.write(self.style.ERROR(json.dumps(mismatch)))
-            style = self.style.ERROR if result.mismatches else self.style.SUCCESS
-            self.stdout.write(style(f"{result.members_checked} members checked, {len(result.mismatches)} mismatches."))
-        if result.mismatches:
+            style = self.style.ERROR if mismatches else self.style.SUCCESS
+            self.stdout.write(
+                style(
+                    f"{ledger.members_checked} members and {offers.offers_checked} offers checked, "
+                    f"{len(mismatches)} mismatches."
+                )
+            )
+        if mismatches:
             sys.exit(1)
