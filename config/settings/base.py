@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "offers",
     "rewards",
     "webhooks",
+    "backoffice",  # last: it uses every app above (dashboard, member overview, seed_demo)
 ]
 
 MIDDLEWARE = [
