@@ -48,5 +48,9 @@ app.conf.update(
     task_soft_time_limit=300,
     task_time_limit=360,
     broker_connection_retry_on_startup=True,
+    # The DatabaseScheduler reads the schedules from the database (a data migration creates the defaults,
+    # staff edit them in the admin). Nothing is defined here on purpose: beat would re-apply it on every
+    # start, overwriting what staff changed.
+    beat_schedule={},
 )
 app.autodiscover_tasks()
