@@ -21,6 +21,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _invariants_after_heavy_tests(request):
+    """After every `postgres` (race, crash) or `slow` test that uses the database, the data invariants must
+    hold (ledger, offer counters, shop): see tests.reliability.invariants."""
+    heavy = request.node.get_closest_marker("postgres") or request.node.get_closest_marker("slow")
+    uses_db = "_django_db_helper" in request.fixturenames or request.node.get_closest_marker("django_db")
+    if not (heavy and uses_db):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up before this fixture, so torn down after the check
+    yield
+    from tests.reliability.invariants import assert_invariants
+
+    assert_invariants()
+
+
 def make_client(secret: str | None, *, bearer: str | None = None, product: str = "test-app") -> APIClient:
     """An APIClient sending the contract's headers (SPEC §1.2)."""
     client = APIClient()
