@@ -1,6 +1,7 @@
 """Schemathesis against the served OpenAPI schema (SPEC §10.3): for every operation, generated requests —
 valid and invalid — never get a 5xx, and every response conforms to the schema (status code documented,
-content type, body and headers as declared).
+content type, body and headers as declared), and leaves every data invariant intact (ledger, offer counters,
+shop: tests.reliability.invariants), checked after each request.
 
 The API runs in-process (the WSGI app on pytest-django's database). Requests carry a FullAccess token
 bound to a real club and a member's Bearer token; path parameters are mostly the ids of real objects (see
@@ -39,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.fuzz.world import build_world
+from tests.reliability.invariants import invariant_violations
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
 FUZZ_SEED = os.environ.get("FUZZ_SEED")
@@ -141,6 +143,9 @@ def test_operation_never_errors_and_conforms_to_its_schema(operation, db, in_pro
                 case.validate_response(response, checks=CHECKS)
             except (Exception, FailureGroup) as exc:
                 failures.append(f"{response.status_code} {exc}\n  {case.as_curl_command()}")
+            violations = invariant_violations()
+            if violations:
+                failures.append(f"{response.status_code} broke invariants {violations}\n  {case.as_curl_command()}")
         finally:
             transaction.savepoint_rollback(sid)
 
