@@ -200,8 +200,11 @@ LOGGING = {
 }
 
 # --- Loyalty --------------------------------------------------------------------------------------
-# Optional per-client-token rate limit (requests per minute); 0 disables it.
+# Optional per-client-token rate limit (requests per minute); 0 disables it. Counted in the cache named by
+# API_RATE_LIMIT_CACHE: per process with the default in-memory cache, shared with CACHE_URL=redis://…
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)
+API_RATE_LIMIT_CACHE = env("API_RATE_LIMIT_CACHE", default="default")
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- Idempotency keys (SPEC §10.1) ----------------------------------------------------------------
 # How long a stored first response is replayed (at least 24 h), and after how long an unfinished request

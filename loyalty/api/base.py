@@ -1,7 +1,8 @@
 """The base API view. `initial()` applies the request precedence of SPEC §1.3:
 
-470/471 headers → 401 client token → 404 club → 402 feature → 403 permit → 460 member token →
-404 member (by id) — and the view's handler then does 404 resource → 422 parameters → business rules.
+470/471 headers → 401 client token → [429 rate limit, when enabled] → 404 club → 402 feature → 403 permit →
+460 member token → 404 member (by id) — and the view's handler then does 404 resource → 422 parameters →
+business rules.
 Each view declares its permit in one line, next to the handler.
 
 Writes sent with `Idempotency-Key` (SPEC §10.1) are claimed at the end of `initial()` — after every
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 
 from loyalty import idempotency, selectors
 from loyalty.api.authentication import ClientTokenAuthentication, member_from_bearer
+from loyalty.api.throttling import rate_limit_check
 from loyalty.exceptions import (
     REASON_PHRASES,
     BodyTooLarge,
@@ -73,6 +75,7 @@ class LoyaltyAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # headers and client token, via the authentication class
+        rate_limit_check(client_token_id=request.auth.pk)  # 429, when API_RATE_LIMIT_PER_MINUTE is set
         club = getattr(request, "club", None)
         if self.club_scoped:
             if club is None:

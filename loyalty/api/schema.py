@@ -150,6 +150,7 @@ class ContractAutoSchema(AutoSchema):
             "404": ErrorResponseSerializer,
             "413": ErrorResponseSerializer,
             "422": InvalidParametersResponseSerializer,
+            "429": ErrorResponseSerializer,  # optional rate limit, with Retry-After (SPEC §1.3)
             "470": ErrorResponseSerializer,
             "471": ErrorResponseSerializer,
         }
