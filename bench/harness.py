@@ -72,16 +72,25 @@ def manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
     return result.stdout if capture else ""
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Gunicorn:
     """The API under gunicorn (production settings, persistent DB connections)."""
 
     def __init__(
-        self, env: dict[str, str], *, workers: int | None = None, threads: int | None = None, port: int = 8765
+        self, env: dict[str, str], *, workers: int | None = None, threads: int | None = None, port: int | None = None
     ):
-        """Workers and threads default to the production configuration (config/gunicorn.conf.py)."""
-        self.env, self.workers, self.threads, self.port = env, workers, threads, port
+        """Workers and threads default to the production configuration (config/gunicorn.conf.py); the port to
+        a free one (the machine is shared: another server may hold any fixed port)."""
+        self.env, self.workers, self.threads, self.port = env, workers, threads, port or _free_port()
         self.proc: subprocess.Popen | None = None
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Gunicorn:
         command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
@@ -94,6 +103,8 @@ class Gunicorn:
         self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1) as response:
                     if response.status == 200:
