@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from loyalty.exceptions import DomainError, InvalidParameters
 from rewards import services
 from rewards.api.serializers import parse_levels_program
-from rewards.models import MAX_POINTS, Achievement, Membership, ProgramConfig, Reward, Transaction
+from rewards.models import MAX_POINTS, Achievement, Membership, ProgramConfig, Reward, RewardPurchase, Transaction
 
 
 class ProgramConfigForm(forms.ModelForm):
@@ -198,16 +198,34 @@ class MembershipAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/rewards/membership/correct_points.html", context)
 
 
+class TransactionStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("open", "Neither cancelled nor expired"), ("cancelled", "Cancelled"), ("expired", "Expired"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(cancelled_at__isnull=True, expired_at__isnull=True)
+        if self.value() == "cancelled":
+            return queryset.filter(cancelled_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(expired_at__isnull=False)
+        return queryset
+
+
 @admin.register(Transaction)
 class TransactionAdmin(admin.ModelAdmin):
     """The ledger, read-only: no add, change or delete, whoever the user."""
 
     list_display = ("id", "member", "type", "date", "amount", "expires_at", "expired_at", "cancelled_at", "details")
-    list_filter = ("type",)
+    list_filter = ("type", TransactionStateFilter, "membership__member__club")
     search_fields = ("=membership__member__id", "membership__member__email")
     date_hierarchy = "date"
     show_full_result_count = False
     list_per_page = 100
+    actions = ["cancel_transactions"]
 
     def get_queryset(self, request):
         return (
@@ -233,3 +251,70 @@ class TransactionAdmin(admin.ModelAdmin):
     @admin.display(description="Expires at")
     def expires_at(self, obj):
         return obj.lot_expires_at
+
+    def has_cancel_permission(self, request):
+        # Cancelling is a write on the member's points, like a correction.
+        return request.user.has_perm("rewards.change_membership")
+
+    @admin.action(description="Cancel selected transactions", permissions=["cancel"])
+    def cancel_transactions(self, request, queryset):
+        """Asks first; then one `transaction_cancel` per row, each in its own transaction, refusals reported."""
+        rows = list(queryset.select_related("membership__member").order_by("id")[:200])
+        if "apply" not in request.POST:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Cancel transactions",
+                "transactions": rows,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/rewards/transaction/cancel_transactions.html", context)
+        done = 0
+        for tx in rows:
+            try:
+                services.transaction_cancel(member=tx.membership.member, transaction_id=tx.pk)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"Transaction #{tx.pk} was not cancelled: {exc}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Cancelled {done} transaction(s).", messages.SUCCESS)
+        return None
+
+
+class CancelledFilter(admin.SimpleListFilter):
+    title = "cancelled"
+    parameter_name = "cancelled"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Cancelled"), ("no", "Not cancelled"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(cancelled_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(RewardPurchase)
+class RewardPurchaseAdmin(admin.ModelAdmin):
+    """Purchases are written by the shop services only: read-only here (a purchase is cancelled by cancelling
+    its transaction)."""
+
+    list_display = ("id", "member", "reward", "purchased_at", "usable_until", "uses_count", "uses_left", "cancelled_at")
+    list_filter = ("reward", CancelledFilter)
+    search_fields = ("=membership__member__id", "membership__member__email", "reward__name")
+    list_select_related = ("membership__member", "reward")
+    date_hierarchy = "purchased_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Member")
+    def member(self, obj):
+        return obj.membership.member
