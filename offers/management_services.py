@@ -457,12 +457,12 @@ def collection_delete(*, collection: Collection) -> None:
 
 def audience_grant_inline_limit() -> int:
     """Groups up to this many members are granted during the request; larger ones by a Celery task."""
-    return getattr(settings, "OFFERS_AUDIENCE_GRANT_INLINE_LIMIT", 100)
+    return settings.OFFERS_AUDIENCE_GRANT_INLINE_LIMIT
 
 
 def audience_grant_chunk_size() -> int:
     """Members per chunk (one short transaction each)."""
-    return getattr(settings, "OFFERS_AUDIENCE_GRANT_CHUNK_SIZE", 1000)
+    return settings.OFFERS_AUDIENCE_GRANT_CHUNK_SIZE
 
 
 def audience_grants_check(*, offers: list[Offer]) -> None:

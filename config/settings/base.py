@@ -206,6 +206,12 @@ API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)
 API_RATE_LIMIT_CACHE = env("API_RATE_LIMIT_CACHE", default="default")
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
+# --- Offers management (SPEC §5) ------------------------------------------------------------------
+# POST offers/grant grants groups of at most this many members during the request; larger ones in a Celery
+# task, in chunks of OFFERS_AUDIENCE_GRANT_CHUNK_SIZE members (one short transaction each).
+OFFERS_AUDIENCE_GRANT_INLINE_LIMIT = env.int("OFFERS_AUDIENCE_GRANT_INLINE_LIMIT", default=100)
+OFFERS_AUDIENCE_GRANT_CHUNK_SIZE = env.int("OFFERS_AUDIENCE_GRANT_CHUNK_SIZE", default=1000)
+
 # --- Idempotency keys (SPEC §10.1) ----------------------------------------------------------------
 # How long a stored first response is replayed (at least 24 h), and after how long an unfinished request
 # (its process died) no longer blocks a retry with the same key.

@@ -9,6 +9,7 @@ Batch items are parsed one by one (`offer_payload_parse`) so that a bad item bec
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -123,6 +124,23 @@ class LocalizedTextField(serializers.Field):
         return value
 
 
+class OffersAdminTimeField(EventTimeField):
+    """ISO 8601 with an offset, or naive in the club's time zone; an instant that has no UTC year between 1
+    and 9999 (`0001-01-01T00:00:00+14:00`) is invalid too, rather than overflowing later."""
+
+    def to_internal_value(self, data):
+        parsed = super().to_internal_value(data)
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise param_error("invalid_iso_8601_time") from None
+        return parsed
+
+
+def _time() -> OffersAdminTimeField:
+    return OffersAdminTimeField(required=False, allow_null=True, default=None)
+
+
 def _text(**kwargs) -> StrictCharField:
     return StrictCharField(required=False, allow_null=True, allow_blank=True, default=None, **kwargs)
 
@@ -197,10 +215,10 @@ class OffersAdminOfferInputSerializer(serializers.Serializer):
     external_url = _text(max_length=2000)
     read_more = OffersAdminReadMoreInputSerializer(required=False, allow_null=True, default=None)
     activation_texts = OffersAdminActivationTextsInputSerializer(required=False, allow_null=True, default=None)
-    usable_since = EventTimeField(required=False, allow_null=True, default=None)
-    usable_until = EventTimeField(required=False, allow_null=True, default=None)
-    visible_since = EventTimeField(required=False, allow_null=True, default=None)
-    visible_until = EventTimeField(required=False, allow_null=True, default=None)
+    usable_since = _time()
+    usable_until = _time()
+    visible_since = _time()
+    visible_until = _time()
     collection_ids = serializers.ListField(child=_id_field(), required=False, default=list, max_length=100)
     tags = serializers.ListField(child=StrictCharField(max_length=255), required=False, default=list, max_length=100)
     stores = serializers.ListField(child=StrictCharField(max_length=255), required=False, default=list, max_length=100)
@@ -255,7 +273,7 @@ def offer_payload_parse(item: Any, *, tz, update: bool = False) -> tuple[dict | 
 class OffersAdminBatchInputSerializer(serializers.Serializer):
     """Parsing only: the items are parsed one by one (`offer_payload_parse`)."""
 
-    offers = serializers.ListField(child=serializers.JSONField(), max_length=100)
+    offers = serializers.ListField(child=serializers.JSONField(allow_null=True), max_length=100)
 
 
 class OffersAdminCreateInputSerializer(serializers.Serializer):

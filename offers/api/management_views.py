@@ -207,7 +207,7 @@ class OffersGrantView(OffersManagementAPIView):
 def _collection_input(request, *, partial: bool) -> dict:
     """Collection attributes sent bare (as SPEC §5.2 lists them) or wrapped in `{"collection": {...}}`
     (the response's shape); errors follow the shape sent."""
-    if isinstance(request.data, dict) and isinstance(request.data.get("collection"), dict):
+    if _wrapped(request):
         data = parse_body(s.OffersAdminCollectionWrappedInputSerializer, request.data, partial=partial, context={})[
             "collection"
         ]
@@ -216,8 +216,12 @@ def _collection_input(request, *, partial: bool) -> dict:
     return s.collection_attrs(data, partial=partial)
 
 
+def _wrapped(request) -> bool:
+    return isinstance(request.data, dict) and "collection" in request.data
+
+
 def _nest_collection_errors(request, exc: InvalidParameters) -> InvalidParameters:
-    if isinstance(request.data, dict) and isinstance(request.data.get("collection"), dict):
+    if _wrapped(request):
         return InvalidParameters({"collection": exc.details})
     return exc
 

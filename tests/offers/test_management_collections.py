@@ -171,3 +171,19 @@ def test_the_list_is_paginated_by_id(api, club, other_club, django_assert_max_nu
     assert [c["id"] for c in body["collections"]] == [mine[0].id, mine[1].id]
     assert body["pagination_info"]["total_count"] == 3
     assert api.get(f"{URL}?per_page=101").status_code == 422
+
+
+def test_a_wrapper_that_is_not_an_object_is_refused(api, club):
+    response = api.post(URL, {"collection": "x"}, format="json")
+
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "error": "Invalid parameters",
+            "details": {
+                "collection": [
+                    {"value": "x", "error": "must_be_an_object", "options": {}, "message": "must be an object"}
+                ]
+            },
+        },
+    )

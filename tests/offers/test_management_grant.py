@@ -12,6 +12,7 @@ from loyalty.models import Member, MemberGroupMembership
 from offers.management_services import audience_grant_run, audience_grant_run_chunk
 from offers.models import AudienceGrant, Offer, OfferGrant, OfferType
 from offers.tasks import run_audience_grant
+from tests.concurrency import run_in_parallel
 from tests.factories import MemberFactory, MemberGroupFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import OfferFactory
@@ -287,3 +288,59 @@ def test_several_offers_in_one_call_add_up(api, club):
 
     assert response.json() == {"granted": 4}
     assert (OfferGrant.objects.filter(offer=first).count(), OfferGrant.objects.filter(offer=second).count()) == (1, 3)
+
+
+# --- Real races (PostgreSQL) -----------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_four_deliveries_of_one_call_racing_grant_each_member_once(club):
+    offer = OfferFactory(club=club, type=OfferType.EXCLUSIVE)
+    members = bulk_members(club, 300)
+    call = AudienceGrant.objects.create(club=club, offer=offer, group=group_of(club, members), members_count=300)
+
+    results = run_in_parallel([lambda: audience_grant_run(audience_grant_id=call.id, chunk_size=50)] * 4)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert grants_per_member(offer) == {m.id: 1 for m in members}
+    call.refresh_from_db()
+    assert (call.status, call.granted_count, call.skipped_count) == ("done", 300, 0)
+    assert Offer.objects.get(pk=offer.pk).grants_count == 300
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_calls_and_member_uses_race_without_deadlock_or_lost_counts(club, full_token):
+    from tests.conftest import make_client
+
+    offer = OfferFactory(club=club, type=OfferType.EXCLUSIVE, maximum_uses_per_user=1)
+    members = bulk_members(club, 200)
+    users = members[::20]
+    OfferGrant.objects.bulk_create([OfferGrant(offer=offer, member=m) for m in users])
+    from offers.models import OfferMemberState
+
+    OfferMemberState.objects.bulk_create([OfferMemberState(offer=offer, member=m, grants_count=1) for m in users])
+    Offer.objects.filter(pk=offer.pk).update(grants_count=len(users))
+    first = AudienceGrant.objects.create(club=club, offer=offer, group=group_of(club, members), members_count=200)
+    second = AudienceGrant.objects.create(
+        club=club, offer=offer, group=group_of(club, members[::-1]), members_count=200
+    )
+
+    def use(member):
+        return lambda: make_client(full_token).post(f"{BASE}/{member.id}/offers/{offer.id}/use", {}, format="json")
+
+    results = run_in_parallel(
+        [
+            lambda: audience_grant_run(audience_grant_id=first.id, chunk_size=30),
+            lambda: audience_grant_run(audience_grant_id=second.id, chunk_size=30),
+            *[use(m) for m in users],
+        ]
+    )
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert {r.status_code for r in results[2:]} == {200}
+    counts = grants_per_member(offer)
+    assert counts == {m.id: 3 if m in users else 2 for m in members}
+    assert Offer.objects.get(pk=offer.pk).grants_count == sum(counts.values())
+    assert Offer.objects.get(pk=offer.pk).uses_count == len(users)

@@ -662,3 +662,38 @@ def test_offers_are_created_in_the_club_of_the_path(issue_token, club):
 
     assert Offer.objects.get(pk=response.json()["ids"][0]).club_id == other.id
     assert client.get(f"{URL}/{response.json()['ids'][0]}").status_code == 404
+
+
+# --- No input is a 500 ------------------------------------------------------------------------------
+
+ODD_ITEMS = [
+    None,
+    [],
+    {"files": [1]},
+    {"read_more": {"title": {"en": 5}}},
+    {"periodic_usage": []},
+    {"display_schemas": {"list": {"header": {"type": "reference", "value": "$["}}}},
+    {"usable_since": "0001-01-01T00:00:00+14:00"},
+    {"usable_until": "9999-12-31T23:59:59-14:00"},
+    {"campaign_id": 2**63},
+    {"stock": 1e20},
+    {"audience_id": 2**64},
+    {"type": None, "scope": 5, "status": []},
+    {"name": {"": "x"}},
+    {"tags": [None]},
+]
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_odd_items_are_item_errors_never_a_500(api, club, method):
+    response = getattr(api, method)(URL, {"offers": ODD_ITEMS}, format="json")
+
+    assert response.status_code == 200
+    assert sorted(response.json()["errors"], key=int) == [str(i) for i in range(len(ODD_ITEMS))]
+    assert not Offer.objects.exists()
+
+
+def test_instants_outside_the_utc_calendar_are_invalid_times(create, club):
+    response = create({"usable_since": "0001-01-01T00:00:00+14:00"})
+
+    assert response.json()["errors"] == {"0": {"usable_since": ["is not a valid ISO 8601 time"]}}
