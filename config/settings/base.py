@@ -204,6 +204,9 @@ LOGGING = {
 # API_RATE_LIMIT_CACHE: per process with the default in-memory cache, shared with CACHE_URL=redis://…
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=0)
 API_RATE_LIMIT_CACHE = env("API_RATE_LIMIT_CACHE", default="default")
+# How long each worker keeps a client token and a club it looked up (loyalty.api.auth_cache); saves and
+# deletes clear it at once in the writing process, others follow within this many seconds. 0: off.
+API_AUTH_CACHE_SECONDS = env.float("API_AUTH_CACHE_SECONDS", default=2.0)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- Offers management (SPEC §5) ------------------------------------------------------------------

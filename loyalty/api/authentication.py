@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
 from loyalty import selectors
+from loyalty.api import auth_cache
 from loyalty.exceptions import ClientTokenInvalid, MemberTokenInvalid, MissingHeader, WrongHeader
 
 REQUIRED_HEADERS = ("X-Client-Authorization", "X-User-Agent", "X-Product-Name")
@@ -34,14 +35,14 @@ class ClientTokenAuthentication(BaseAuthentication):
         if slug is not None and header_slug is not None and header_slug != slug:
             raise WrongHeader("X-Loyalty-Club-Slug")
 
-        token = selectors.client_token_get_active(secret=_header(request, "X-Client-Authorization"))
+        token = auth_cache.client_token_get_active(secret=_header(request, "X-Client-Authorization"))
         if token is None:
             raise ClientTokenInvalid()
         if token.product and token.product != _header(request, "X-Product-Name"):
             raise ClientTokenInvalid()
         club = None
         if slug is not None:
-            club = selectors.club_find_by_slug(slug=slug)
+            club = auth_cache.club_find_by_slug(slug=slug)
             if token.loyalty_club_ids is not None and (club is None or club.id not in token.loyalty_club_ids):
                 raise ClientTokenInvalid()
         request.club = club

@@ -1,0 +1,80 @@
+"""The in-process cache of client tokens and clubs (loyalty.api.auth_cache): it spares the two lookups of
+every request, and a revoke or update takes effect in the very next request of the process that made it."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from loyalty import services
+from loyalty.api import auth_cache
+from loyalty.models import ClientToken, LoyaltyClub
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.API_AUTH_CACHE_SECONDS = 2.0
+    auth_cache.clear()
+
+
+def _queries(api, url) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get(url).status_code == 200
+    return [q["sql"] for q in queries]
+
+
+def _lookups(sqls: list[str]) -> list[str]:
+    return [sql for sql in sqls if '"loyalty_clienttoken"' in sql or '"loyalty_loyaltyclub"' in sql]
+
+
+def test_a_second_request_reads_neither_the_token_nor_the_club(api, club):
+    first = _queries(api, f"/v3/{club.slug}")
+    second = _queries(api, f"/v3/{club.slug}")
+    assert len(_lookups(first)) == 2
+    assert _lookups(second) == []
+    assert len(second) == len(first) - 2
+
+
+def test_a_revoked_token_is_refused_by_the_next_request(api, club):
+    assert api.get(f"/v3/{club.slug}").status_code == 200
+    services.client_token_revoke(token=ClientToken.objects.get())
+    response = api.get(f"/v3/{club.slug}")
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid client token"}
+
+
+def test_a_club_update_applies_to_the_next_request(member_api, club):
+    assert member_api.get(f"/v3/{club.slug}/members/me/offers").status_code == 200
+    services.club_update(club=LoyaltyClub.objects.get(pk=club.pk), offers_enabled=False)
+    assert member_api.get(f"/v3/{club.slug}/members/me/offers").status_code == 402
+
+
+def test_a_deleted_club_is_not_found_by_the_next_request(api, club):
+    assert api.get(f"/v3/{club.slug}").status_code == 200
+    LoyaltyClub.objects.filter(pk=club.pk).first().delete()
+    assert api.get(f"/v3/{club.slug}").status_code == 401  # the token was bound to it
+
+
+def test_a_write_that_bypasses_the_orm_is_seen_once_the_entry_expires(api, club, monkeypatch):
+    assert api.get(f"/v3/{club.slug}").status_code == 200
+    ClientToken.objects.update(revoked_at=timezone.now())  # a queryset update sends no signal
+    assert api.get(f"/v3/{club.slug}").status_code == 200  # still cached in this process
+    later = auth_cache.time.monotonic() + 2.5
+    monkeypatch.setattr(auth_cache.time, "monotonic", lambda: later)
+    assert api.get(f"/v3/{club.slug}").status_code == 401
+
+
+def test_a_request_cannot_change_what_the_next_one_sees(api, club):
+    assert api.get(f"/v3/{club.slug}").status_code == 200
+    cached = auth_cache.club_find_by_slug(slug=club.slug)
+    cached.name = "Changed in memory only"
+    assert auth_cache.club_find_by_slug(slug=club.slug).name == "Infinity Mall"
+    assert api.get(f"/v3/{club.slug}").json()["loyalty_club"]["name"] == "Infinity Mall"
+
+
+def test_the_cache_can_be_turned_off(api, club, settings):
+    settings.API_AUTH_CACHE_SECONDS = 0
+    assert len(_lookups(_queries(api, f"/v3/{club.slug}"))) == 2
+    assert len(_lookups(_queries(api, f"/v3/{club.slug}"))) == 2
