@@ -162,16 +162,20 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
     )
     Lot.objects.filter(pk__in=[row[0] for row in rows]).update(remaining=0, expiry_round=F("expiry_round") + 1)
     if markers:
-        Transaction.objects.bulk_update(markers, ["expired_at"])
+        _update_from_values(
+            table=Transaction._meta.db_table,
+            assignment="expired_at = v.column2",
+            rows=[(tx.pk, connection.ops.adapt_datetimefield_value(tx.expired_at)) for tx in markers],
+        )
     expired_by_member: dict[int, list[Transaction]] = defaultdict(list)
     for tx in expirations:
         expired_by_member[tx.membership_id].append(tx)
-    changed, emitted = [], []
+    debits, emitted = [], []
     for membership_id, txs in expired_by_member.items():
         membership = by_id[membership_id]
         points = -sum(tx.amount for tx in txs)
         membership.balance -= points
-        changed.append(membership)
+        debits.append((membership_id, points))
         emitted.append(
             (
                 membership.club_id,
@@ -179,6 +183,21 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
                 {"points": points, "transaction_ids": [tx.pk for tx in txs], "balance": membership.balance},
             )
         )
-    Membership.objects.bulk_update(changed, ["balance"])
+    _update_from_values(
+        table=Membership._meta.db_table, assignment="balance = {table}.balance - v.column2", rows=debits
+    )
     events.emit_many(type="points.expired", events=emitted)
     return ExpirationResult(lots=len(expirations), points=-sum(tx.amount for tx in expirations))
+
+
+def _update_from_values(*, table: str, assignment: str, rows: list[tuple]) -> None:
+    """`UPDATE table SET <assignment> FROM (VALUES (id, value), …) AS v WHERE table.id = v.column1`: one
+    statement for a whole batch, on PostgreSQL and SQLite alike. (Django's `bulk_update` builds a CASE with
+    one branch per row in Python, which cost more than everything else in a batch of 1000 lots.)"""
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignment.format(table=table)} FROM (VALUES {values}) AS v "
+            f"WHERE {table}.id = v.column1",
+            [value for row in rows for value in row],
+        )
