@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import HEADERS, Gunicorn, Row, combine, prepared, print_table, wrk
 
 TARGET_RATIO = 1.5
-CONNECTIONS = 4
+CONNECTIONS = 1  # the latency of one call, not queueing behind others
 
 
 def _url(server: Gunicorn, data: dict, member: int, query: str) -> str:

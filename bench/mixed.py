@@ -1,0 +1,100 @@
+"""Targets 6 and 7: mixed traffic on a demo-sized club (60 offers, 2 000 signed-in members with points), and
+the memory of the API workers afterwards.
+
+80 % reads — offer list (the club's 60 offers), one offer, rewards status — and 20 % writes — offer use,
+reward purchase, achievement report — each request for a member drawn at random (wrk Lua `request()`).
+Targets: ≥ 300 requests/s, p99 ≤ 250 ms, no error (every answer 2xx); each worker < 150 MB RSS after.
+
+.venv/bin/python bench/mixed.py [--duration 20] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import HEADERS, Gunicorn, Row, lua_list, prepared, print_table, rss_mb, wrk
+
+TARGET_RPS = 300
+TARGET_P99_MS = 250
+TARGET_RSS_MB = 150
+
+# (weight in %, method, path after /v3/{lc}/members/me/, body)
+MIX = (
+    (30, "GET", "offers", None),
+    (30, "GET", "offers/{offer}", None),
+    (20, "GET", "rewards-program/status", None),
+    (10, "POST", "offers/{offer}/use", "{}"),
+    (5, "POST", "rewards-program/rewards/{reward}/purchase", "{}"),
+    (5, "POST", "rewards-program/achievements", '{"type": "app_opened"}'),
+)
+
+
+def mixed_lua(data: dict) -> str:
+    cases = []
+    bound = 0
+    for weight, method, path, body in MIX:
+        bound += weight
+        lua_path = path.replace("{offer}", '" .. offers[math.random(#offers)] .. "').replace(
+            "{reward}", str(data["reward_id"])
+        )
+        lua_body = "nil" if body is None else repr(body)
+        cases.append(f'  if r <= {bound} then return "{method}", "{lua_path}", {lua_body} end')
+    return f"""
+local bearers = {lua_list(data["bearers"])}
+local offers = {lua_list(data["offer_ids"])}
+function init(args) math.randomseed(os.time() + (thread_index or 0) * 7919) end
+local function pick(r)
+{chr(10).join(cases)}
+end
+function request()
+  local method, path, body = pick(math.random(100))
+  local headers = {{}}  -- wrk.format replaces wrk.headers with the table it is given
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Authorization"] = "Bearer " .. bearers[math.random(#bearers)]
+  return wrk.format(method, "/v3/{data["club"]}/members/me/" .. path, headers, body)
+end
+"""
+
+
+def measure(server: Gunicorn, data: dict, *, duration: int, connections: int) -> dict:
+    headers = {**HEADERS, "X-Client-Authorization": data["token"], "Content-Type": "application/json"}
+    load = wrk(f"{server.base_url}/", lua=mixed_lua(data), connections=connections, duration=duration, headers=headers)
+    return {"load": load, "rss": [rss_mb(pid) for pid in server.worker_pids()]}
+
+
+def rows(result: dict, *, connections: int) -> list[Row]:
+    load, rss = result["load"], result["rss"]
+    errors = load.requests - load.statuses["2xx"] + load.socket_errors
+    return [
+        Row(f"6. mixed 80/20: req/s (c={connections})", load.rps, None, f">= {TARGET_RPS}", load.rps >= TARGET_RPS),
+        Row("   p99 ms", load.p99_ms, None, f"<= {TARGET_P99_MS}", load.p99_ms <= TARGET_P99_MS),
+        Row("   p50 ms", load.p50_ms, None, "", True),
+        Row("   errors (non-2xx, socket)", errors, None, "0", errors == 0),
+        Row(
+            f"7. worker RSS after the mixed run, MB (max of {len(rss)})",
+            max(rss),
+            None,
+            f"< {TARGET_RSS_MB}",
+            max(rss) < TARGET_RSS_MB,
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--reuse", action="store_true", help="keep the database of the previous run")
+    args = parser.parse_args()
+    _, env, data = prepared("loyalty_bench_mixed", "mixed", reuse=args.reuse)
+    with Gunicorn(env) as server:
+        result = measure(server, data["mixed"], duration=args.duration, connections=args.connections)
+    print_table(rows(result, connections=args.connections), "Targets 6 and 7: mixed traffic, worker memory")
+
+
+if __name__ == "__main__":
+    main()
