@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 520, 230  # about the card's size on a laptop screen, so 12 px text stays about 12 px
+WIDTH, HEIGHT = 600, 250  # about the card's size on a laptop screen, so 12 px text stays about 12 px
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 28
 
 

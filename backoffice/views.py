@@ -11,8 +11,9 @@ from backoffice.dashboard import DashboardFigures, dashboard_club, dashboard_fig
 from loyalty.models import LoyaltyClub
 
 
-def _month_label(month, first: bool) -> str:
-    return month.strftime("%b ’%y") if first or month.month == 1 else month.strftime("%b")
+def _month_label(month) -> str:
+    # The year only on January: twelve labels must fit under a half-width card.
+    return month.strftime("%b ’%y") if month.month == 1 else month.strftime("%b")
 
 
 def _offer_link(offer_id: int) -> str:
@@ -25,7 +26,7 @@ def _offer_link(offer_id: int) -> str:
 def chart_context(figures: DashboardFigures) -> dict:
     """The four charts and the legend of the points chart, as SVG markup."""
     months = [row["month"] for row in figures.points_per_month]
-    month_labels = [_month_label(m, i == 0) for i, m in enumerate(months)]
+    month_labels = [_month_label(m) for m in months]
     month_tips = [m.strftime("%B %Y") for m in months]
     points_series = [
         charts.Series("Earned", "earned", [row["earned"] for row in figures.points_per_month]),
@@ -73,6 +74,7 @@ def dashboard(request, *, site: admin.AdminSite):
     context = {
         **site.each_context(request),
         "title": "Dashboard",
+        "is_nav_sidebar_enabled": False,  # the charts get the width; the header links to the rest
         "club": club,
         "clubs": LoyaltyClub.objects.order_by("name").only("slug", "name") if club else [],
     }

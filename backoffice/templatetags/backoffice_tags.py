@@ -37,7 +37,13 @@ def ledger_details(details) -> str:
     properties = details.get("grant_properties")
     if isinstance(properties, dict):
         parts += [f"{k}: {v}" for k, v in list(properties.items())[:3]]
-    for key, label in (("cancelled_transaction_id", "cancels #"), ("expired_transaction_id", "of #")):
+    for key, label in (("cancelled_transaction_id", "cancels #"), ("expired_transaction_id", "from #")):
         if details.get(key):
             parts.append(f"{label}{details[key]}")
     return " · ".join(parts)
+
+
+@register.filter
+def words(value) -> str:
+    """ "reward_purchase" → "Reward purchase"."""
+    return str(value).replace("_", " ").capitalize()
