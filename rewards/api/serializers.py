@@ -330,6 +330,11 @@ class RewardsFileInputSerializer(serializers.Serializer):
     kind = StrictCharField(max_length=50, required=False, default="reward_default")
     size_type = StrictCharField(max_length=50, required=False, default="original")
 
+    def to_internal_value(self, data):
+        # A partial update (PUT) skips field defaults, yet a stored file must carry every key of the contract.
+        value = super().to_internal_value(data)
+        return {"width": None, "height": None, "kind": "reward_default", "size_type": "original", **value}
+
 
 class RewardsRewardAttributesInputSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200)

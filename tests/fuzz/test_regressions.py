@@ -45,3 +45,27 @@ def test_the_schema_documents_480_467_and_405_where_the_rewards_endpoints_answer
     purchase = "/v3/{lc}/members/me/rewards-program/rewards/{reward_id}/purchase"
     assert {"467", "480"} <= _documented_statuses(purchase, "post")
     assert "480" not in _documented_statuses("/v3/{lc}/rewards-program/info", "get")
+
+
+def test_a_partial_reward_update_stores_files_with_every_key_of_the_contract(api, club):
+    from rewards.models import Reward
+
+    reward = Reward.objects.create(club=club, name="Mug", price=10, status=Reward.PUBLISHED)
+
+    response = api.put(
+        f"/v3/{club.slug}/rewards-program/rewards/admin/{reward.id}",
+        {"reward": {"files": [{"url": "https://cdn.example.com/mug.png"}]}},
+        format="json",
+    )
+
+    expected = {
+        "url": "https://cdn.example.com/mug.png",
+        "width": None,
+        "height": None,
+        "kind": "reward_default",
+        "size_type": "original",
+    }
+    assert response.status_code == 200
+    assert response.json()["reward"]["files"] == [expected]
+    reward.refresh_from_db()
+    assert reward.files == [expected]
