@@ -1,0 +1,59 @@
+"""Every target of issue 10 in one run: one database seeded with every scenario, one gunicorn with the
+production configuration (config/gunicorn.conf.py), each figure next to the baseline measured in the
+same run. Ends with the expire_points benchmark (target 5) when bench/expire_points.py is present.
+
+.venv/bin/python bench/run_all.py [--quick] [--reuse] [--skip-expire]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import hot_offer, mixed, offer_list, offer_use, rewards_status
+from bench.harness import PYTHON, ROOT, Gunicorn, prepared, print_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="shorter measurements (about half)")
+    parser.add_argument("--reuse", action="store_true", help="keep the database of the previous run")
+    parser.add_argument("--skip-expire", action="store_true", help="leave out target 5 (expire_points)")
+    args = parser.parse_args()
+    seconds = 9 if args.quick else 15
+    url, env, data = prepared("loyalty_bench_all", "use", "list", "status", "mixed", reuse=args.reuse)
+    before = os.getloadavg()
+    with Gunicorn(env) as server:
+        print("target 1: offer use vs pgbench ...", flush=True)
+        t1 = offer_use.measure(server, env, url, data["use"], duration=seconds, connections=8)
+        print("target 3: hot offer ...", flush=True)
+        t3 = hot_offer.measure(server, env, url, data["use"], duration=seconds)
+        print("target 2: offer list vs bare view ...", flush=True)
+        t2 = offer_list.measure(server, data["list"], duration=seconds, connections=8)
+        print("target 4: rewards status, big vs small ledger ...", flush=True)
+        t4 = rewards_status.measure(server, data["status"], duration=seconds)
+        print("targets 6 and 7: mixed traffic, then worker memory ...", flush=True)
+        t6 = mixed.measure(server, data["mixed"], duration=20 if not args.quick else 12, connections=16)
+    after = os.getloadavg()
+    rows = (
+        offer_use.rows(t1, connections=8)
+        + offer_list.rows(t2, connections=8)
+        + hot_offer.rows(t3, target1_rps=t1["ours"].rps)
+        + rewards_status.rows(t4)
+        + mixed.rows(t6, connections=16)
+    )
+    print_table(rows, "Issue 10 targets (ours vs baseline, same run)")
+    print(f"load average before {before[0]:.1f}, after {after[0]:.1f} ({os.cpu_count()} cores)")
+    expire = ROOT / "bench" / "expire_points.py"
+    if expire.exists() and not args.skip_expire:
+        print("\ntarget 5: expire_points (bench/expire_points.py) ...", flush=True)
+        subprocess.run([PYTHON, str(expire)], cwd=ROOT, check=False)
+
+
+if __name__ == "__main__":
+    main()
