@@ -9,7 +9,6 @@ Batch items are parsed one by one (`offer_payload_parse`) so that a bad item bec
 from __future__ import annotations
 
 import re
-from datetime import UTC
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -124,21 +123,8 @@ class LocalizedTextField(serializers.Field):
         return value
 
 
-class OffersAdminTimeField(EventTimeField):
-    """ISO 8601 with an offset, or naive in the club's time zone; an instant that has no UTC year between 1
-    and 9999 (`0001-01-01T00:00:00+14:00`) is invalid too, rather than overflowing later."""
-
-    def to_internal_value(self, data):
-        parsed = super().to_internal_value(data)
-        try:
-            parsed.astimezone(UTC)
-        except OverflowError:
-            raise param_error("invalid_iso_8601_time") from None
-        return parsed
-
-
-def _time() -> OffersAdminTimeField:
-    return OffersAdminTimeField(required=False, allow_null=True, default=None)
+def _time() -> EventTimeField:
+    return EventTimeField(required=False, allow_null=True, default=None)
 
 
 def _text(**kwargs) -> StrictCharField:

@@ -6,7 +6,7 @@ hot path. The output serializers below only document those shapes in the OpenAPI
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -148,15 +148,23 @@ class OfferIdField(serializers.Field):
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class EventTimeField(serializers.Field):
-    """ISO 8601; a naive time is read in the club's timezone (SPEC §1.6)."""
+    """ISO 8601; a naive time is read in the club's timezone (SPEC §1.6). Returned in UTC: PostgreSQL refuses
+    offsets beyond ±15:59 that ISO 8601 and Python allow. A well-formed impossible date (`2030-02-30`) and an
+    instant outside the UTC years 1–9999 (`0001-01-01T00:00:00+14:00`) are invalid times, not errors."""
 
     def to_internal_value(self, data):
-        parsed = parse_datetime(data) if isinstance(data, str) else None
+        try:
+            parsed = parse_datetime(data) if isinstance(data, str) else None
+        except ValueError:
+            parsed = None
         if parsed is None:
             raise param_error("invalid_iso_8601_time")
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, self.context["tz"])
-        return parsed
+        try:
+            if timezone.is_naive(parsed):
+                parsed = timezone.make_aware(parsed, self.context["tz"])
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise param_error("invalid_iso_8601_time") from None
 
     def to_representation(self, value):  # pragma: no cover - input only
         return format_datetime(value)

@@ -697,3 +697,15 @@ def test_instants_outside_the_utc_calendar_are_invalid_times(create, club):
     response = create({"usable_since": "0001-01-01T00:00:00+14:00"})
 
     assert response.json()["errors"] == {"0": {"usable_since": ["is not a valid ISO 8601 time"]}}
+
+
+def test_any_offset_python_accepts_is_stored_as_its_utc_instant(create, api, club):
+    offer_id = create({"usable_since": "2030-05-01T12:00:00+17:49"}).json()["ids"][0]
+
+    assert get_offer(api, offer_id)["usable_since"] == "2030-04-30T18:11:00.000Z"
+
+
+def test_an_impossible_date_is_an_invalid_time(create, club):
+    response = create({"visible_until": "2030-02-30T00:00:00Z"})
+
+    assert response.json()["errors"] == {"0": {"visible_until": ["is not a valid ISO 8601 time"]}}

@@ -293,3 +293,30 @@ def test_audience_offers_do_not_leak_through_meta(ctx_client, club, member):
     assert client.get(f"{prefix}/offers/meta").json()["tags"] == []
     group.members.add(member)
     assert client.get(f"{prefix}/offers/meta").json()["tags"] == ["secret"]
+
+
+@pytest.mark.parametrize(
+    "created_at", ["2030-02-30T10:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
+)
+def test_impossible_event_times_are_invalid_not_a_500(member_api, club, created_at):
+    offer = OfferFactory(club=club)
+
+    response = member_api.post(
+        f"{BASE}/me/events/offers_seen", {"events": [{"offer_id": offer.id, "created_at": created_at}]}, format="json"
+    )
+
+    assert response.status_code == 422
+    assert response.json()["details"]["events"]["0"]["created_at"][0]["error"] == "invalid_iso_8601_time"
+
+
+def test_an_event_time_with_any_offset_python_accepts_is_stored_in_utc(member_api, club):
+    offer = OfferFactory(club=club)
+
+    response = member_api.post(
+        f"{BASE}/me/events/offers_seen",
+        {"events": [{"offer_id": offer.id, "created_at": "2030-05-01T12:00:00+17:49"}]},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert OfferEvent.objects.get().created_at == datetime(2030, 4, 30, 18, 11, tzinfo=UTC)
