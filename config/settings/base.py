@@ -183,7 +183,7 @@ SCHEDULED_JOB_TIME_BUDGET_SECONDS = env.int("SCHEDULED_JOB_TIME_BUDGET_SECONDS",
 # A running job renews its lease after every batch; a worker that died leaves the lease to expire after
 # this long, then the next run (beat, or the redelivered message) takes over and finishes the work.
 SCHEDULED_JOB_LEASE_SECONDS = env.int("SCHEDULED_JOB_LEASE_SECONDS", default=120)
-POINTS_EXPIRATION_BATCH_SIZE = env.int("POINTS_EXPIRATION_BATCH_SIZE", default=1000)
+POINTS_EXPIRATION_BATCH_SIZE = env.int("POINTS_EXPIRATION_BATCH_SIZE", default=500)
 # `points.expiring` warns about points expiring within this many days.
 POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=30)
 # A birthday grant is usable from the birthday until the end of this many days (club's time zone).

@@ -25,7 +25,7 @@ from loyalty.models import LoyaltyClub
 from rewards import events
 from rewards.models import Allocation, Lot, Membership, Transaction
 
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 500  # lots per transaction: keeps each batch well under a second
 
 
 @dataclass(frozen=True)
