@@ -18,4 +18,6 @@ def _on_member_created(sender, member, **kwargs):
     from offers.tasks import grant_welcome_offers
 
     member_id = member.pk
-    transaction.on_commit(lambda: grant_welcome_offers.delay(member_id))
+    # robust: the member is committed by then; a broker outage must not turn the create into an error
+    # (Django logs the failure, with the member id, and the grant can be run again by hand).
+    transaction.on_commit(lambda: grant_welcome_offers.delay(member_id), robust=True)
