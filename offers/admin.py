@@ -20,6 +20,7 @@ from loyalty.exceptions import DomainError
 from loyalty.models import MemberGroup
 from offers import images
 from offers import management_services as services
+from offers.api.management_serializers import text_unsafe
 from offers.display import display_schemas_errors
 from offers.management_services import OfferAttributesInvalid, file_public_url
 from offers.models import (
@@ -231,6 +232,9 @@ class OfferAdminForm(forms.ModelForm):
             cleaned["extras"] = {}
         elif not isinstance(cleaned["extras"], dict):
             self.add_error("extras", "Give a JSON object.")
+        for key in ("read_more", "activation_texts", "extras", "display_schemas"):
+            if key not in self.errors and text_unsafe(cleaned.get(key)):
+                self.add_error(key, "Text cannot contain NUL or lone surrogate characters.")
         schema_errors = display_schemas_errors(cleaned.get("display_schemas"))
         if schema_errors:
             self.add_error("display_schemas", json.dumps(schema_errors, ensure_ascii=False))

@@ -47,7 +47,7 @@ _LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 TEXT_FORMAT = "string or {language: string} object"
 
 
-def _text_unsafe(value: Any) -> bool:
+def text_unsafe(value: Any) -> bool:
     """True if any string (or key) inside a JSON value holds NUL or a lone surrogate, which PostgreSQL's
     JSON types refuse. Iterative: a deeply nested value cannot exhaust the stack."""
     stack = [value]
@@ -113,7 +113,7 @@ class LocalizedTextField(serializers.Field):
             raise param_error("invalid", format=TEXT_FORMAT)
         if isinstance(data, dict) and not all(_LANGUAGE.fullmatch(k) for k in data):
             raise param_error("invalid", format=TEXT_FORMAT)
-        if _text_unsafe(data):
+        if text_unsafe(data):
             raise _unsafe_error()
         if any(len(t) > self.max_length for t in texts):
             raise param_error("too_long", max_length=self.max_length)
@@ -140,7 +140,7 @@ class OffersAdminExtrasField(serializers.JSONField):
             return {}
         if not isinstance(data, dict):
             raise param_error("must_be_an_object")
-        if _text_unsafe(data):
+        if text_unsafe(data):
             raise _unsafe_error()
         return data
 
@@ -149,7 +149,7 @@ class OffersAdminDisplaySchemasField(DisplaySchemasField):
     """The member API's display schema rules (SPEC §4.8), plus text PostgreSQL can store."""
 
     def to_internal_value(self, data):
-        if _text_unsafe(data):
+        if text_unsafe(data):
             raise _unsafe_error()
         return super().to_internal_value(data)
 

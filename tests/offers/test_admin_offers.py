@@ -315,3 +315,12 @@ def test_adding_a_collection(admin_client, club):
 
     assert response.status_code == 302
     assert list(Collection.objects.values_list("club_id", "title", "offers_order")) == [(club.pk, {"en": "Shoes"}, [])]
+
+
+def test_json_text_postgresql_cannot_store_is_a_form_error(admin_client, club):
+    response = admin_client.post(f"{CHANGELIST}add/", form_data(club, extras='{"a": "\\u0000"}'))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["extras"] == [
+        "Text cannot contain NUL or lone surrogate characters."
+    ]

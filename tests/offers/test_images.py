@@ -150,3 +150,20 @@ def test_collections_get_cover_sizes_too(admin_client, api, club, django_capture
         ("collection_cover_default", "base", 1080),
         ("collection_cover_default", "thumbnail", 300),
     ]
+
+
+def test_a_clone_has_its_own_rows_for_the_same_images(api, club, django_capture_on_commit_callbacks):
+    offer = OfferFactory(club=club)
+    with django_capture_on_commit_callbacks(execute=True):
+        image_upload(upload=png(2000, 1000), offer=offer)
+
+    clone_id = api.post("/v3/infinity-mall/offers/clone", {"ids": [offer.id]}, format="json").json()["ids"][0]
+
+    assert sizes(offer_id=clone_id) == sizes(offer=offer)
+    clone_original = OfferFile.objects.get(offer_id=clone_id, size_type="original")
+    assert set(OfferFile.objects.filter(offer_id=clone_id, source__isnull=False).values_list("source", flat=True)) == {
+        clone_original.pk
+    }
+    assert set(OfferFile.objects.filter(offer_id=clone_id).values_list("file", flat=True)) == set(
+        OfferFile.objects.filter(offer=offer).values_list("file", flat=True)
+    )
