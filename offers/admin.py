@@ -10,6 +10,7 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -678,7 +679,7 @@ class AudienceGrantAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "offer",
-        "group",
+        "audience",
         "status",
         "members_count",
         "granted_count",
@@ -687,5 +688,16 @@ class AudienceGrantAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     list_filter = ("status",)
-    list_select_related = ("offer", "group")
-    search_fields = ("=offer__id", "=group__id")
+    list_select_related = ("offer",)
+    search_fields = ("=offer__id", "=group_id")
+    exclude = ("group",)
+    readonly_fields = ("audience",)
+
+    def get_queryset(self, request):
+        # The group may have been deleted since (no database constraint): show its id then.
+        name = MemberGroup.objects.filter(pk=OuterRef("group_id")).values("name")[:1]
+        return super().get_queryset(request).annotate(group_name=Subquery(name))
+
+    @admin.display(description="audience")
+    def audience(self, obj: AudienceGrant) -> str:
+        return f"#{obj.group_id} {obj.group_name}" if obj.group_name else f"#{obj.group_id} (deleted)"

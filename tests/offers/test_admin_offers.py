@@ -324,3 +324,18 @@ def test_json_text_postgresql_cannot_store_is_a_form_error(admin_client, club):
     assert response.context["adminform"].form.errors["extras"] == [
         "Text cannot contain NUL or lone surrogate characters."
     ]
+
+
+def test_grant_calls_stay_listed_after_their_group_is_deleted(admin_client, club):
+    offer = OfferFactory(club=club, type=OfferType.EXCLUSIVE)
+    kept, gone = MemberGroupFactory(club=club, name="Kept"), MemberGroupFactory(club=club, name="Gone")
+    calls = [AudienceGrant.objects.create(club=club, offer=offer, group=g) for g in (kept, gone)]
+    gone_id = gone.pk
+    gone.delete()
+
+    response = admin_client.get("/admin/offers/audiencegrant/")
+
+    assert listed(response) == sorted(c.pk for c in calls)
+    html = response.content.decode()
+    assert f"#{kept.pk} Kept" in html and f"#{gone_id} (deleted)" in html
+    assert admin_client.get(f"/admin/offers/audiencegrant/{calls[1].pk}/change/").status_code == 200
