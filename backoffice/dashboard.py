@@ -1,5 +1,6 @@
 """Selectors of the staff dashboard: every figure is one aggregate query (GROUP BY in SQL, never a loop over
-rows), calendar months and days are the club's (its time zone), and the whole set is cached briefly."""
+rows), calendar months and days are the club's (its time zone), and the whole set is cached briefly. Rows are
+filtered by club only when there are several clubs (the filter costs joins over the whole ledger)."""
 
 from __future__ import annotations
 
@@ -74,11 +75,13 @@ def _local_date(value) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def points_per_month(*, club: LoyaltyClub, months: list[date]) -> list[dict]:
-    """Points earned, spent and expired in each month of `months` (positive numbers), zeros included."""
+def points_per_month(*, club: LoyaltyClub, months: list[date], only_club: bool = False) -> list[dict]:
+    """Points earned, spent and expired in each month of `months` (positive numbers), zeros included.
+    `only_club`: the club is the only one, so the ledger needs no join to find its rows."""
     tz = club.tzinfo
+    ledger = T.objects.all() if only_club else T.objects.filter(membership__member__club=club)
     rows = (
-        T.objects.filter(membership__member__club=club, date__gte=_start_of(months[0], tz))
+        ledger.filter(date__gte=_start_of(months[0], tz))
         .annotate(month=TruncMonth("date", tzinfo=tz))
         .values("month")
         .annotate(
@@ -117,17 +120,18 @@ def members_per_month(*, club: LoyaltyClub, months: list[date]) -> list[dict]:
     return [{"month": month, "count": by_month.get(month, 0)} for month in months]
 
 
-def _usages_since(*, club: LoyaltyClub, since: datetime):
-    return OfferUsage.objects.filter(offer__club=club, used_at__gte=since)
+def _usages_since(*, club: LoyaltyClub, since: datetime, only_club: bool = False):
+    usages = OfferUsage.objects.all() if only_club else OfferUsage.objects.filter(offer__club=club)
+    return usages.filter(used_at__gte=since)
 
 
-def offer_uses_per_day(*, club: LoyaltyClub, now: datetime, days: int = DAYS) -> list[dict]:
+def offer_uses_per_day(*, club: LoyaltyClub, now: datetime, days: int = DAYS, only_club: bool = False) -> list[dict]:
     """Offer uses on each of the last `days` calendar days (club time zone), today last, zeros included."""
     tz = club.tzinfo
     today = timezone.localtime(now, tz).date()
     first = today - timedelta(days=days - 1)
     rows = (
-        _usages_since(club=club, since=_start_of(first, tz))
+        _usages_since(club=club, since=_start_of(first, tz), only_club=only_club)
         .annotate(day=TruncDate("used_at", tzinfo=tz))
         .values("day")
         .annotate(count=Count("id"))
@@ -137,10 +141,10 @@ def offer_uses_per_day(*, club: LoyaltyClub, now: datetime, days: int = DAYS) ->
     return [{"day": first + timedelta(days=i), "count": by_day.get(first + timedelta(days=i), 0)} for i in range(days)]
 
 
-def top_offers(*, club: LoyaltyClub, since: datetime, limit: int = TOP_OFFERS) -> list[dict]:
+def top_offers(*, club: LoyaltyClub, since: datetime, limit: int = TOP_OFFERS, only_club: bool = False) -> list[dict]:
     """The offers used most since `since`: `{offer_id, name, uses}`, most used first (ties by id)."""
     rows = list(
-        _usages_since(club=club, since=since)
+        _usages_since(club=club, since=since, only_club=only_club)
         .values("offer_id")
         .annotate(uses=Count("id"))
         .order_by("-uses", "offer_id")[:limit]
@@ -181,16 +185,18 @@ def dashboard_figures(*, club: LoyaltyClub, now: datetime | None = None, use_cac
     now = now or timezone.now()
     tz = club.tzinfo
     months = month_starts(now=now, tz=tz)
-    uses = offer_uses_per_day(club=club, now=now)
+    # With a single club (the usual deployment) the big scans skip the joins that only find the club's rows.
+    only_club = not LoyaltyClub.objects.exclude(pk=club.pk).exists()
+    uses = offer_uses_per_day(club=club, now=now, only_club=only_club)
     figures = DashboardFigures(
         club_id=club.pk,
         club_name=club.name,
         timezone=club.timezone,
         as_of=now,
-        points_per_month=points_per_month(club=club, months=months),
+        points_per_month=points_per_month(club=club, months=months, only_club=only_club),
         members_per_month=members_per_month(club=club, months=months),
         uses_per_day=uses,
-        top_offers=top_offers(club=club, since=_start_of(uses[0]["day"], tz)),
+        top_offers=top_offers(club=club, since=_start_of(uses[0]["day"], tz), only_club=only_club),
     )
     this_month_points = figures.points_per_month[-1]
     figures.totals = {
