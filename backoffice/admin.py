@@ -137,7 +137,9 @@ class MemberAdmin(CoreMemberAdmin):
         )
 
     def changelist_view(self, request, extra_context=None):
-        self._levels = {}  # club id → levels program, read once per page
+        # club id → levels program, read once per page rather than once per row. Shared by concurrent requests
+        # of this (process-wide) admin: at worst one reads a program another request just loaded.
+        self._levels = {}
         return super().changelist_view(request, extra_context)
 
     @admin.display(ordering="email", description="email or phone")
