@@ -6,9 +6,12 @@ requests reach the handlers instead of stopping at 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from loyalty.members import group_create, group_members_add, member_set_password
@@ -31,6 +34,7 @@ class World:
     member_id: int
     other_member_id: int
     ids: dict[str, list[int]] = field(default_factory=dict)
+    other_bearer: str | None = None
 
 
 def build_world(*, slug: str = "infinity-mall", ban_other: bool = True) -> World:
@@ -79,3 +83,18 @@ def build_world(*, slug: str = "infinity-mall", ban_other: bool = True) -> World
             "collection_id": [collection.id],
         },
     )
+
+
+@contextmanager
+def world_for_module(django_db_blocker, build: Callable[[], World]) -> Iterator[World]:
+    """Build a world once for a whole test module, the way `TestCase.setUpTestData` does: inside an atomic
+    block that is rolled back when the module ends. Each test's own `db` transaction nests in it as a
+    savepoint, so every test starts from the same world whatever the previous one wrote."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield build()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)

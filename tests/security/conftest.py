@@ -13,7 +13,7 @@ from offers.models import Offer, OfferEvent, OfferGrant, OfferLike, OfferUsage
 from rewards import services as rewards
 from rewards.models import Membership, Reward, RewardPurchase, Transaction
 from tests.factories import LoyaltyClubFactory, MemberFactory
-from tests.fuzz.world import World, build_world
+from tests.fuzz.world import World, build_world, world_for_module
 
 BOB_EMAIL = "bob.private@example.com"
 BOB_MSISDN = "4790000123"
@@ -21,8 +21,19 @@ BOB_LAST_NAME = "Secretbob"
 BOB_MARKERS = (BOB_EMAIL, BOB_MSISDN, BOB_LAST_NAME)
 
 
+@pytest.fixture(scope="module")
+def _module_world(django_db_setup, django_db_blocker):
+    with world_for_module(django_db_blocker, _build) as world:
+        yield world
+
+
 @pytest.fixture
-def world(db) -> World:
+def world(_module_world, db) -> World:
+    """Built once per module; each test's writes are rolled back (see `world_for_module`)."""
+    return _module_world
+
+
+def _build() -> World:
     world = build_world(ban_other=False)
     bob = Member.objects.get(pk=world.other_member_id)
     Member.objects.filter(pk=bob.pk).update(email=BOB_EMAIL, msisdn=BOB_MSISDN, last_name=BOB_LAST_NAME)
@@ -35,7 +46,7 @@ def world(db) -> World:
     offers.offer_like(offer=offer, member=bob)
     offers.offer_grant(offer=Offer.objects.get(pk=world.ids["offer_id"][1]), member=bob)
     oauth_tokens_issue(member=bob)
-    world.bob_bearer = oauth_tokens_issue(member=bob).access_token
+    world.other_bearer = oauth_tokens_issue(member=bob).access_token
     return world
 
 
