@@ -375,3 +375,23 @@ def prepared(database: str, *scenarios: str, reuse: bool = False) -> tuple[str, 
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(data))
     return url, env, data
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes (from /proc/<pid>/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a worker was replaced (max_requests)
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process so far (backends of all databases: noisy on a shared machine)."""
+    out = subprocess.run(["pgrep", "-f", "^postgres"], capture_output=True, text=True).stdout
+    return cpu_seconds([int(p) for p in out.split()])

@@ -16,7 +16,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import HEADERS, Gunicorn, Row, lua_list, prepared, print_table, rss_mb, wrk
+from bench.harness import (
+    HEADERS,
+    Gunicorn,
+    Row,
+    cpu_seconds,
+    lua_list,
+    postgres_cpu_seconds,
+    prepared,
+    print_table,
+    rss_mb,
+    wrk,
+)
 
 TARGET_RPS = 300
 TARGET_P99_MS = 250
@@ -62,8 +73,16 @@ end
 
 def measure(server: Gunicorn, data: dict, *, duration: int, connections: int) -> dict:
     headers = {**HEADERS, "X-Client-Authorization": data["token"], "Content-Type": "application/json"}
+    workers = server.worker_pids()
+    cpu, pg = -cpu_seconds(workers), -postgres_cpu_seconds()
     load = wrk(f"{server.base_url}/", lua=mixed_lua(data), connections=connections, duration=duration, headers=headers)
-    return {"load": load, "rss": [rss_mb(pid) for pid in server.worker_pids()]}
+    cpu, pg = cpu + cpu_seconds(workers), pg + postgres_cpu_seconds()
+    return {
+        "load": load,
+        "rss": [rss_mb(pid) for pid in server.worker_pids()],
+        "cpu_ms": 1000 * cpu / load.requests,
+        "pg_cpu_ms": 1000 * pg / load.requests,
+    }
 
 
 def rows(result: dict, *, connections: int) -> list[Row]:
@@ -74,6 +93,8 @@ def rows(result: dict, *, connections: int) -> list[Row]:
         Row("   p99 ms", load.p99_ms, None, f"<= {TARGET_P99_MS}", load.p99_ms <= TARGET_P99_MS),
         Row("   p50 ms", load.p50_ms, None, "", True),
         Row("   errors (non-2xx, socket)", errors, None, "0", errors == 0),
+        Row("   API worker CPU per request, ms", result["cpu_ms"], None, "info", True),
+        Row("   PostgreSQL CPU per request, ms (all databases)", result["pg_cpu_ms"], None, "info", True),
         Row(
             f"7. worker RSS after the mixed run, MB (max of {len(rss)})",
             max(rss),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import HEADERS, Gunicorn, Row, combine, prepared, print_table, wrk
+from bench.harness import HEADERS, Gunicorn, Row, combine, cpu_seconds, prepared, print_table, wrk
 
 TARGET_RPS_RATIO = 0.5
 TARGET_P99_RATIO = 2.0
@@ -23,11 +23,19 @@ def measure(server: Gunicorn, data: dict, *, duration: int, connections: int, ro
     ours_url = f"{server.base_url}/v3/{data['club']}/members/me/offers?per_page=100"
     bare_url = f"{server.base_url}/bench/bare/offers/{data['club_id']}?per_page=100"
     headers = {**HEADERS, "X-Client-Authorization": data["token"], "Authorization": f"Bearer {data['bearer']}"}
-    ours, bare = [], []
+    ours, bare, cpu = [], [], {"ours": 0.0, "bare": 0.0}
     for _ in range(rounds):
-        ours.append(wrk(ours_url, connections=connections, duration=duration // rounds, headers=headers))
-        bare.append(wrk(bare_url, connections=connections, duration=duration // rounds))
-    return {"ours": combine(ours), "bare": combine(bare)}
+        for label, url, out, extra in (("ours", ours_url, ours, headers), ("bare", bare_url, bare, None)):
+            workers = server.worker_pids()
+            cpu[label] -= cpu_seconds(workers)
+            out.append(wrk(url, connections=connections, duration=duration // rounds, headers=extra))
+            cpu[label] += cpu_seconds(workers)
+    ours, bare = combine(ours), combine(bare)
+    return {
+        "ours": ours,
+        "bare": bare,
+        "cpu_ms": (1000 * cpu["ours"] / ours.requests, 1000 * cpu["bare"] / bare.requests),
+    }
 
 
 def rows(result: dict, *, connections: int) -> list[Row]:
@@ -49,6 +57,7 @@ def rows(result: dict, *, connections: int) -> list[Row]:
             ours.p99_ms <= TARGET_P99_RATIO * bare.p99_ms,
         ),
         Row("   p50 ms", ours.p50_ms, bare.p50_ms, "", True),
+        Row("   API worker CPU per request, ms", *result["cpu_ms"], "info", True),
     ]
 
 

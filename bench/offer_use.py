@@ -17,6 +17,7 @@ from bench.harness import (
     Gunicorn,
     Row,
     combine,
+    cpu_seconds,
     pgbench,
     prepared,
     print_table,
@@ -75,9 +76,11 @@ def measure(
     """Ours and pgbench in alternating slices, so a burst of load from elsewhere hits both alike."""
     script = pgbench_script(env, data)
     save_script("offer_use", script)
-    ours, baseline, start = [], [], 0
+    ours, baseline, start, cpu = [], [], 0, 0.0
     for _ in range(rounds):
         lua = use_lua(data, start=start)
+        workers = server.worker_pids()
+        cpu -= cpu_seconds(workers)
         ours.append(
             wrk(
                 f"{server.base_url}/",
@@ -87,9 +90,11 @@ def measure(
                 headers=headers(data),
             )
         )
+        cpu += cpu_seconds(workers)
         start += ours[-1].requests + connections
         baseline.append(pgbench(database_url, script, clients=connections, duration=duration // rounds))
-    return {"ours": combine(ours), "baseline": sum(baseline) / len(baseline)}
+    ours = combine(ours)
+    return {"ours": ours, "baseline": sum(baseline) / len(baseline), "cpu_ms": 1000 * cpu / ours.requests}
 
 
 def rows(result: dict, *, connections: int) -> list[Row]:
@@ -104,6 +109,7 @@ def rows(result: dict, *, connections: int) -> list[Row]:
             ours.rps >= TARGET_RATIO * baseline and clean,
         ),
         Row("   p50 / p99 ms", ours.p50_ms, None, f"p99 {ours.p99_ms:.1f} ms", True),
+        Row("   API worker CPU per request, ms", result["cpu_ms"], None, "info", True),
         Row("   non-2xx answers", ours.requests - ours.statuses["2xx"], None, "0", clean),
     ]
 
