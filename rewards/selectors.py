@@ -105,14 +105,15 @@ def rewards_purchased(*, membership: Membership, now: datetime) -> list[tuple[Re
 
 def membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_page: int, now: datetime) -> dict:
     """SPEC §6.5. Balance and level come from the membership's caches (never a SUM over the ledger); the
-    page is one indexed query on (membership, date desc, id desc); five queries whatever the ledger size, and
-    the expiring points read only the lots of their days."""
+    page is one indexed query on (membership, date desc, id desc), the total is the membership's
+    `transactions_count`, the expiring points read only the lots of their days: four queries whatever the
+    ledger size."""
     membership = Membership.objects.filter(member=member).first()
     if membership is None:
         return {"membership": False}
     config = program_config_get(club=club)
     ledger = Transaction.objects.filter(membership=membership)
-    total = ledger.count()
+    total = membership.transactions_count  # kept by a trigger: no COUNT over a long ledger
     offset = (page_no - 1) * per_page
     rows = []
     if offset < total:
@@ -243,7 +244,7 @@ def ledger_reconcile(*, club: LoyaltyClub | None = None, membership_ids: list[in
     """Prove the ledger's invariants for every membership (of `club`, or these ids):
 
     * cached balance == Σ amount == Σ lot remaining, balance >= 0, cached lifetime == Σ non-cancelled
-      point-adding amounts;
+      point-adding amounts, trigger-kept transactions_count == the number of ledger rows;
     * every lot: remaining == amount − Σ its allocations (refunds are negative), 0 <= remaining <= amount;
     * every transaction: a lot row iff it adds points; Σ allocations == −amount for every other row (debits
       drew exactly their amount, refunds returned exactly theirs) and none for point-adding rows.
@@ -281,7 +282,8 @@ def _reconcile_chunk(ids: list[int]) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT m.id, m.member_id, m.balance, m.lifetime_points,
+            SELECT m.id, m.member_id, m.balance, m.lifetime_points, m.transactions_count,
+                (SELECT COUNT(*) FROM {quoted["tx"]} t WHERE t.membership_id = m.id),
                 COALESCE((SELECT SUM(t.amount) FROM {quoted["tx"]} t WHERE t.membership_id = m.id), 0),
                 COALESCE((SELECT SUM(t.amount) FROM {quoted["tx"]} t
                           WHERE t.membership_id = m.id AND t.cancelled_at IS NULL AND {_LOT_TYPES_SQL}), 0),
@@ -291,10 +293,12 @@ def _reconcile_chunk(ids: list[int]) -> list[dict]:
             ids,
         )
         members = {}
-        for pk, member_id, balance, lifetime, ledger_balance, ledger_lifetime, lots_remaining in cursor.fetchall():
+        for row in cursor.fetchall():
+            pk, member_id, balance, lifetime, count, ledger_count, ledger_balance, ledger_lifetime, lots_remaining = row
             members[pk] = member_id
             base = {"member_id": member_id, "membership_id": pk}
             checks = (
+                ("transactions_count", ledger_count, count),
                 ("balance_cache", ledger_balance, balance),
                 ("negative_balance", max(balance, 0), balance),
                 ("lots_remaining", ledger_balance, lots_remaining),

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from loyalty.exceptions import NotParticipating
-from rewards import services
+from rewards import selectors, services
 from rewards.exceptions import NotEnoughPoints, TransactionCannotBeCancelled
 from rewards.models import Allocation, Lot, Membership, RewardPurchase, Transaction
 from tests.rewards.conftest import assert_ledger_consistent, at, balance, drawn_from, ledger, remaining_by_lot
@@ -368,3 +368,27 @@ def test_lifetime_points_count_non_cancelled_point_adding_rows_only(member, join
     cancel(member, cancelled)
     assert Membership.objects.get(member=member).lifetime_points == 125
     assert_ledger_consistent(member)
+
+
+# --- The trigger-kept transactions count ---------------------------------------------------------------
+
+
+def test_every_ledger_write_counts_in_transactions_count_and_reconcile_catches_a_wrong_count(
+    club, member, joined, make_reward
+):
+    services.program_config_update(club=club, points_validity_days=10)
+    first = grant(member, 100)
+    correct(member, -10, T0 + days(1))
+    bought = purchase(member, make_reward(price=20), T0 + days(2))
+    cancel(member, bought.transaction, T0 + days(3))
+    services.points_expire_due(as_of=T0 + days(20))  # one expiration row for `first`'s unspent points
+    joined.refresh_from_db()
+    assert joined.transactions_count == Transaction.objects.filter(membership=joined).count() == 5
+    assert Transaction.objects.filter(type="expiration", details__expired_transaction_id=first.pk).exists()
+    assert_ledger_consistent(member)
+
+    Membership.objects.filter(pk=joined.pk).update(transactions_count=4)
+    mismatches = selectors.ledger_reconcile(membership_ids=[joined.pk]).mismatches
+    assert mismatches == [
+        {"member_id": member.id, "membership_id": joined.pk, "check": "transactions_count", "expected": 5, "actual": 4}
+    ]
