@@ -100,7 +100,10 @@ class Gunicorn:
             command += ["--workers", str(self.workers)]
         if self.threads is not None:
             command += ["--threads", str(self.threads), "--worker-class", "gthread" if self.threads > 1 else "sync"]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env)
+        log = ROOT / "var" / "bench" / "gunicorn.log"  # 4xx warnings of django.request land here, not on screen
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log.open("a")
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -117,6 +120,7 @@ class Gunicorn:
         if self.proc:
             self.proc.terminate()
             self.proc.wait(timeout=30)
+            self.log.close()
 
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
