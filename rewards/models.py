@@ -121,8 +121,10 @@ class Membership(models.Model):
     balance = models.BigIntegerField(default=0)
     lifetime_points = models.BigIntegerField(default=0)
     # The number of ledger rows, for the status page's pagination (a COUNT over 100 000 rows costs 5-10 ms).
-    # Kept by a database trigger on every INSERT into the ledger (migration 0004), whatever the code path.
-    transactions_count = models.PositiveIntegerField(default=0, editable=False)
+    # Kept on PostgreSQL by a trigger on every INSERT into the ledger (migration 0004), whatever the code
+    # path; the database default lets bulk loads that name their columns (seed_demo) leave it out. SQLite
+    # (development) does not keep it (see migration 0005): readers count the ledger there.
+    transactions_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["id"]

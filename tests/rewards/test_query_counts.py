@@ -54,7 +54,9 @@ def test_status_of_a_member_with_100000_transactions_uses_the_cache_and_a_fixed_
     Membership.objects.filter(pk=joined.pk).update(balance=total, lifetime_points=total)
     url = f"/v3/{club.slug}/members/{member.id}/rewards-program/status"
 
-    with at(NOW), django_assert_num_queries(7), CaptureQueriesContext(connection) as queries:
+    # PostgreSQL reads the total from the trigger-kept transactions_count; SQLite (development) counts.
+    expected = 7 if connection.vendor == "postgresql" else 8
+    with at(NOW), django_assert_num_queries(expected), CaptureQueriesContext(connection) as queries:
         response = api.get(url, {"page": 50, "per_page": 1000})
 
     assert response.status_code == 200
@@ -66,7 +68,8 @@ def test_status_of_a_member_with_100000_transactions_uses_the_cache_and_a_fixed_
     ledger_sums = [q["sql"] for q in queries if "SUM(" in q["sql"].upper() and "rewards_transaction" in q["sql"]]
     assert ledger_sums == []
     ledger_counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "rewards_transaction" in q["sql"]]
-    assert ledger_counts == []  # the total is the membership's trigger-kept transactions_count
+    if connection.vendor == "postgresql":
+        assert ledger_counts == []  # the total is the membership's trigger-kept transactions_count
 
 
 def test_the_rewards_lists_do_not_grow_queries_with_the_number_of_rewards(
