@@ -53,8 +53,9 @@ def load(database_url: str, *, club_slug: str, members: int, lots_per_member: in
         )
         total = POINTS * (lots_per_member + 1)
         conn.execute(
-            "INSERT INTO rewards_membership (member_id, started_at, balance, lifetime_points) "
-            "SELECT id, now(), %s, %s FROM loyalty_member WHERE club_id = %s ORDER BY id",
+            # transactions_count is kept by a trigger on the ledger's INSERTs, from 0
+            "INSERT INTO rewards_membership (member_id, started_at, balance, lifetime_points, transactions_count) "
+            "SELECT id, now(), %s, %s, 0 FROM loyalty_member WHERE club_id = %s ORDER BY id",
             [total, total, club_id],
         )
         conn.execute(
@@ -128,24 +129,35 @@ def baseline(database_url: str, *, as_of: datetime) -> tuple[float, int, int]:
 
 
 class LongestTransaction:
-    """Samples pg_stat_activity: the oldest open transaction of any other client of the database."""
+    """Samples pg_stat_activity every `interval`: how long each transaction of the other clients of the
+    database has been open (so each transaction's duration is known to within the interval)."""
 
     def __init__(self, database_url: str, *, interval: float = 0.01):
-        self.url, self.interval, self.longest = database_url, interval, 0.0
+        self.url, self.interval = database_url, interval
+        self.ages: dict[tuple[int, datetime], float] = {}  # (pid, xact_start) -> longest age seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def longest(self) -> float:
+        return max(self.ages.values(), default=0.0)
+
+    def quantile(self, q: float) -> float:
+        ages = sorted(self.ages.values())
+        return ages[min(len(ages) - 1, int(q * len(ages)))] if ages else 0.0
 
     def _run(self) -> None:
         import psycopg
 
         with psycopg.connect(dsn(self.url), autocommit=True) as conn:
             while not self._stop.is_set():
-                age = conn.execute(
-                    "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0) "
+                for pid, started, age in conn.execute(
+                    "SELECT pid, xact_start, extract(epoch FROM clock_timestamp() - xact_start) "
                     "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
                     "AND backend_type = 'client backend' AND xact_start IS NOT NULL"
-                ).fetchone()[0]
-                self.longest = max(self.longest, float(age))
+                ).fetchall():
+                    key = (pid, started)
+                    self.ages[key] = max(self.ages.get(key, 0.0), float(age))
                 time.sleep(self.interval)
 
     def __enter__(self) -> LongestTransaction:
@@ -238,6 +250,8 @@ def main() -> None:
         Row(f"expire {lots:,} lots: lots/s", lots / our_seconds, lots / base_seconds, ">= 278/s (1M in 1 h)", True),
         Row("  seconds", our_seconds, base_seconds, "< 3600", our_seconds < 3600),
         Row("longest transaction, seconds", sampler.longest, base_seconds, "<= ~1 s (SPEC §8)", sampler.longest <= 1.5),
+        Row("  99th percentile of the transactions, seconds", sampler.quantile(0.99), None, "<= 1 s", True),
+        Row("  median transaction, seconds", sampler.quantile(0.5), None, "", True),
         Row(f"peak RSS, MB: first {first_slice:,} lots", slice_rss, None, "", True),
         Row(
             f"peak RSS, MB: next {lots - first_slice:,} lots",
@@ -248,8 +262,11 @@ def main() -> None:
         ),
     ]
     rows[0].met = lots / our_seconds >= 278
+    rows[3].met = sampler.quantile(0.99) <= 1.0
+    slow = sum(age > 1.0 for age in sampler.ages.values())
     print_table(rows, "expire_points (batched, keyset, short transactions) vs one SQL statement")
-    print(f"\nreconcile_balances: {reconcile['members_checked']:,} members checked, no mismatch")
+    print(f"\n{len(sampler.ages):,} transactions sampled, {slow} longer than 1 s")
+    print(f"reconcile_balances: {reconcile['members_checked']:,} members checked, no mismatch")
     print(f"\nplan of a keyset batch query (after {lots // 2:,} lots):\n{plan}")
 
 
