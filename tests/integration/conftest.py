@@ -46,7 +46,8 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
         self.queue = f"loyalty-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.node = f"{self.queue}@{socket.gethostname()}"
-        self.producer = Celery("loyalty-test-producer", broker=REDIS_URL)
+        # Not the current app: shared tasks called by later tests must keep resolving to the project app.
+        self.producer = Celery("loyalty-test-producer", broker=REDIS_URL, set_as_current=False)
         self.producer.conf.update(
             task_serializer="json",
             accept_content=["json"],
