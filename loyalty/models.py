@@ -145,6 +145,8 @@ class MemberOAuthToken(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "member OAuth token"
+        verbose_name_plural = "member OAuth tokens"
 
     def __str__(self) -> str:
         return f"OAuth token #{self.pk} of member #{self.member_id}"
