@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 
 from loyalty.exceptions import ResourceNotFound
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup, MemberGroupMembership, MemberOAuthToken
+from loyalty.prepared import PreparedLookup
 from loyalty.secrets import digest
 
 
@@ -23,13 +24,16 @@ def club_find_by_slug(*, slug: str) -> LoyaltyClub | None:
     return LoyaltyClub.objects.filter(slug=slug).first()
 
 
+_member_by_id = PreparedLookup(lambda p: Member.objects.filter(pk=p.pk, club_id=p.club_id))
+
+
 def member_get(*, club: LoyaltyClub, member_id: int | str) -> Member:
     """The member with this id in this club; a member of another club is "not found" too."""
     try:
         member_pk = int(member_id)
     except (TypeError, ValueError):
         raise ResourceNotFound("Member", member_id) from None
-    member = Member.objects.filter(club=club, pk=member_pk).first() if 0 < member_pk < 2**63 else None
+    member = _member_by_id.first(pk=member_pk, club_id=club.pk) if 0 < member_pk < 2**63 else None
     if member is None:
         raise ResourceNotFound("Member", member_id)
     return member

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from loyalty.api.pagination import pagination_info
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
+from loyalty.prepared import PreparedLookup
 from offers.exceptions import OfferNotFound
 from offers.models import (
     GRANT_TYPES,
@@ -101,6 +102,11 @@ def offers_visible(*, club: LoyaltyClub, member: Member | None, scope: str, now:
     )
 
 
+_offer_live_by_id = PreparedLookup(
+    lambda p: offers_live(club=LoyaltyClub(pk=p.club_id), scope=p.scope, now=p.now).filter(pk=p.pk)
+)
+
+
 def offer_get_visible(*, club: LoyaltyClub, scope: str, offer_id: int | str, now: datetime | None = None) -> Offer:
     """The live offer with this id in this club and scope (SPEC §4.4 GET, §4.5 check 1), else 404.
     Audience and grants are not visibility rules here: they make the offer unusable instead."""
@@ -110,7 +116,7 @@ def offer_get_visible(*, club: LoyaltyClub, scope: str, offer_id: int | str, now
         raise OfferNotFound(offer_id) from None
     offer = None
     if 0 < pk < 2**63:
-        offer = offers_live(club=club, scope=scope, now=now or timezone.now()).filter(pk=pk).first()
+        offer = _offer_live_by_id.first(club_id=club.pk, scope=scope, now=now or timezone.now(), pk=pk)
     if offer is None:
         raise OfferNotFound(offer_id)
     offer.club = club  # callers read club settings (timezone, activation time, tokens) without a query

@@ -81,11 +81,37 @@ def _state_lock(*, offer_id: int, member_id: int) -> _State:
     return _State(id=row_id, uses_count=uses_count, grants_count=grants_count, last_used_at=last_used_at)
 
 
+def _usage_record(
+    *, offer: Offer, member: Member, grant: OfferGrant | None, now: datetime, authorized: bool, state_id: int
+) -> OfferUsage:
+    """Insert the usage row and bump the member's state row: two plain statements (every use runs them, and
+    the ORM's `create()` and `update(F(...))` cost more CPU to build than the database spends on them)."""
+    usage_table, state_table = OfferUsage._meta.db_table, OfferMemberState._meta.db_table
+    at = connection.ops.adapt_datetimefield_value(now)
+    insert = (
+        f"INSERT INTO {usage_table} (offer_id, member_id, grant_id, used_at, authorized) VALUES (%s, %s, %s, %s, %s)"
+    )
+    params = [offer.id, member.id, grant.id if grant else None, at, authorized]
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(insert + " RETURNING id", params)
+            usage_id = cursor.fetchone()[0]
+        else:
+            cursor.execute(insert, params)
+            usage_id = cursor.lastrowid
+        cursor.execute(
+            f"UPDATE {state_table} SET uses_count = uses_count + 1, last_used_at = %s WHERE id = %s", [at, state_id]
+        )
+    usage = OfferUsage(id=usage_id, offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
+    usage._state.adding, usage._state.db = False, connection.alias
+    return usage
+
+
 def _offer_take_stock(*, offer_id: int, counter: str = "uses_count") -> tuple[int, int | None] | None:
-    assert counter in ("uses_count", "grants_count")
     """Increment the offer's counter if stock remains: `(uses_count, stock)` after it, or None when the stock
     is gone. One conditional UPDATE; the row lock it takes is held until commit, and PostgreSQL re-checks
     the condition against the latest row version after waiting, so N racing uses take exactly the stock."""
+    assert counter in ("uses_count", "grants_count")
     table = Offer._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -214,8 +240,7 @@ def offer_use(
     uses_count, stock = taken
     offer.uses_count = uses_count
 
-    usage = OfferUsage.objects.create(offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
-    OfferMemberState.objects.filter(pk=state.id).update(uses_count=F("uses_count") + 1, last_used_at=now)
+    usage = _usage_record(offer=offer, member=member, grant=grant, now=now, authorized=authorized, state_id=state.id)
     if grant is not None:
         OfferGrant.objects.filter(pk=grant.id).update(uses_count=F("uses_count") + 1)
     if authorized:

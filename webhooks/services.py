@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from loyalty.api.formats import format_datetime
 from loyalty.models import LoyaltyClub
+from loyalty.prepared import PreparedLookup
 from loyalty.secrets import new_secret
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
@@ -51,6 +52,12 @@ USER_AGENT = "loyalty-webhooks/1"
 # --- Outbox ---------------------------------------------------------------------------------------
 
 
+# Every write of the API emits an event: this lookup runs on each of them (see loyalty.prepared).
+_active_endpoints = PreparedLookup(
+    lambda p: WebhookEndpoint.objects.filter(club_id=p.club_id, active=True).order_by("id").values_list("id", "events")
+)
+
+
 def event_emit(*, club_id: int, type: str, data: dict, member_id: int | None = None) -> OutboxEvent | None:
     """Record an event in the outbox, in the caller's transaction (a rollback emits nothing).
     `data` must be JSON-serialisable (ids, ISO datetimes). Events of one member are delivered in order.
@@ -61,9 +68,7 @@ def event_emit(*, club_id: int, type: str, data: dict, member_id: int | None = N
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type: {type}")
     endpoint_ids = [
-        endpoint.id
-        for endpoint in WebhookEndpoint.objects.filter(club_id=club_id, active=True).only("id", "events")
-        if type in (endpoint.events or [])
+        endpoint_id for endpoint_id, events in _active_endpoints.rows(club_id=club_id) if type in (events or [])
     ]
     if not endpoint_ids:
         return None
