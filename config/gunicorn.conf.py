@@ -1,8 +1,12 @@
 """Production gunicorn settings: `gunicorn -c config/gunicorn.conf.py config.wsgi:application`.
 
 Measured on 2 cores with PostgreSQL on the same host (docs/benchmarks.md): the API is CPU-bound Python
-with short database waits, so a few processes with a couple of threads each keep the cores busy while
-one request waits on PostgreSQL, and keep-alive spares clients a TCP handshake per request.
+with short database waits. Single-threaded (sync) workers, 2 × cores + 1 of them, keep the cores busy while
+some requests wait on PostgreSQL, and spread the load evenly: a sync worker accepts a connection only when
+it is free. Threaded workers (GUNICORN_THREADS > 1, gthread) keep connections alive, but a worker accepts
+every connection it is offered, so a few keep-alive clients can all land on one process and its GIL (one
+worker at 50 % CPU, the others idle: 94 against 146 uses/s). Run sync workers behind a buffering reverse
+proxy (nginx), which also shields them from slow clients.
 Every value can be overridden with the GUNICORN_* variables below or on the command line.
 """
 
@@ -10,10 +14,11 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
-threads = int(os.environ.get("GUNICORN_THREADS", 2))
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
 worker_class = "gthread" if threads > 1 else "sync"
-keepalive = 30
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", 1000))  # gthread: connections per worker
+keepalive = 30  # gthread only: a sync worker closes the connection after each response
 # A worker is replaced after this many requests (with jitter, so they do not all restart at once): bounds
 # the memory a long-lived process can accumulate.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
