@@ -8,11 +8,13 @@ so that the error key and its options survive DRF's error plumbing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 from django.http import QueryDict
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
 from loyalty.exceptions import InvalidParameters
@@ -192,33 +194,42 @@ def _validate(serializer: serializers.BaseSerializer, data: Any) -> dict:
 
 
 # Most requests send an empty body (`{}`) or no query string; validating "nothing" through a serializer
-# costs about as much as a primary-key lookup. For serializers whose answer to it cannot vary — no
-# `validate`/`validate_<field>` methods, no callable defaults, no context — it is computed once (field
-# validators never run on an absent value).
-_EMPTY_RESULTS: dict[type, dict] = {}
+# costs about as much as a primary-key lookup. When the answer to it cannot vary, it is computed once per
+# process and context: no callable defaults, and no `validate`/`validate_<field>` methods unless the
+# serializer declares `validation_is_pure = True` (they depend on the input and the context only). Field
+# validators never run on an absent value.
+_NOT_CONSTANT = object()
+_EMPTY_RESULTS: dict[tuple, Any] = {}
 _BASE_VALIDATE_NAMES = {name for name in dir(serializers.Serializer) if name.startswith("validate")}
 
 
-def _empty_input_result(serializer_class) -> dict | None:
+def _empty_input_result(serializer_class, context: dict | None = None) -> dict | None:
     """The validated data of an empty input, when it is valid and the same for every request; else None."""
-    cached = _EMPTY_RESULTS.get(serializer_class)
-    if cached is not None:
-        return dict(cached)
-    own_validators = {name for name in dir(serializer_class) if name.startswith("validate")} - _BASE_VALIDATE_NAMES
-    fields = serializer_class().fields.values()
-    if own_validators or any(callable(field.default) for field in fields):
+    try:
+        key = (serializer_class, tuple(sorted((context or {}).items())))
+        hash(key)
+    except TypeError:
         return None
-    serializer = serializer_class(data={})
-    if not serializer.is_valid():
-        return None
-    _EMPTY_RESULTS[serializer_class] = dict(serializer.validated_data)
-    return dict(serializer.validated_data)
+    cached = _EMPTY_RESULTS.get(key)
+    if cached is None:
+        cached = _NOT_CONSTANT
+        own_validators = {n for n in dir(serializer_class) if n.startswith("validate")} - _BASE_VALIDATE_NAMES
+        pure = not own_validators or getattr(serializer_class, "validation_is_pure", False)
+        kwargs = {"context": context} if context else {}
+        fields = serializer_class(**kwargs).fields.values()
+        if pure and not any(f.default is not empty and callable(f.default) for f in fields):
+            serializer = serializer_class(data={}, **kwargs)
+            if serializer.is_valid():
+                cached = dict(serializer.validated_data)
+        if len(_EMPTY_RESULTS) < 1_000:
+            _EMPTY_RESULTS[key] = cached
+    return None if cached is _NOT_CONSTANT else copy.deepcopy(cached)
 
 
 def parse_body(serializer_class, data: Any, **kwargs: Any) -> dict:
     """Validate a JSON body; 422 with the details tree on failure."""
-    if not kwargs and isinstance(data, dict) and not data:
-        empty = _empty_input_result(serializer_class)
+    if set(kwargs) <= {"context"} and isinstance(data, dict) and not data:
+        empty = _empty_input_result(serializer_class, kwargs.get("context"))
         if empty is not None:
             return empty
     return _validate(serializer_class(data=data, **kwargs), data)
@@ -248,8 +259,8 @@ def _display_query_value(value: Any) -> Any:
 
 def parse_query(serializer_class, query: QueryDict, **kwargs: Any) -> dict:
     """Validate query parameters; 422 with the details tree (keyed by parameter name) on failure."""
-    if not kwargs and not query:
-        empty = _empty_input_result(serializer_class)
+    if set(kwargs) <= {"context"} and not query:
+        empty = _empty_input_result(serializer_class, kwargs.get("context"))
         if empty is not None:
             return empty
     data = query_to_dict(query)

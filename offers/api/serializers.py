@@ -104,6 +104,8 @@ class MemberOfferListQuerySerializer(serializers.Serializer):
     usable = QueryBooleanField(required=False, default=False)
     liked = QueryBooleanField(required=False, default=False)
 
+    validation_is_pure = True  # validate() reads the input and the context only (see loyalty.api.params)
+
     def validate(self, attrs):
         collection_ids = attrs.get("collection_ids") or []
         allowed = order_attributes(guest=self.context.get("guest", False), single_collection=len(collection_ids) == 1)
