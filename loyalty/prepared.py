@@ -62,21 +62,26 @@ class Sentinels:
 class PreparedLookup:
     """`PreparedLookup(lambda p: Member.objects.filter(club_id=p.club_id, pk=p.pk))`, then
     `lookup.first(club_id=…, pk=…)` → a `Member` or None, and `lookup.all(…)` → a list; for a
-    `values_list()` queryset, `lookup.rows(…)` → the converted column values of each row."""
+    `values_list()` queryset, `lookup.rows(…)` → the converted column values of each row. A `paged`
+    lookup takes `limit=` and `offset=` in every call."""
 
-    def __init__(self, build: Callable[[Sentinels], QuerySet], *, limit: int | None = None):
+    def __init__(self, build: Callable[[Sentinels], QuerySet], *, paged: bool = False):
+        """`paged`: the calls pass `limit` and `offset` (the build must not slice the queryset)."""
         self.build = build
-        self.limit = limit
+        self.paged = paged
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, using: str) -> _Compiled:
         sentinels = Sentinels()
         qs = self.build(sentinels)
-        if self.limit is not None:
-            qs = qs[: self.limit]
         connection = connections[using]
         compiler = qs.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
+        if self.paged:
+            if qs.query.low_mark or qs.query.high_mark is not None:
+                raise ValueError("PreparedLookup(paged=True): the built queryset must not be sliced")
+            sql += " LIMIT %s OFFSET %s"
+            params = (*params, "prepared-limit", "prepared-offset")
         adapt = connection.ops.adapt_datetimefield_value
         keys = {
             (adapt(value) if isinstance(value, datetime) else value): name for name, value in sentinels.values.items()
@@ -128,6 +133,8 @@ class PreparedLookup:
         for position, name in compiled.slots.items():
             value = values[name]
             params[position] = adapt(value) if isinstance(value, datetime) else value
+        if self.paged:
+            params[-2:] = [int(values["limit"]), int(values["offset"])]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()

@@ -392,29 +392,86 @@ def offers_page(
     those ids. Queries: a COUNT (only with pagination info), the ids, the rows, and one each for tags,
     stores, collections and files."""
     now = now or timezone.now()
+    offset = (page_no - 1) * per_page
+    if not with_pagination_info and _unfiltered(filters):
+        ids_lookup = _page_ids_lookup(guest=member is None, order_by=filters.order_by, languages=languages)
+        page_ids = [
+            pk
+            for (pk,) in ids_lookup.rows(
+                club_id=club.pk,
+                member_id=member.pk if member else None,
+                scope=scope,
+                now=now,
+                limit=per_page,
+                offset=offset,
+            )
+        ]
+        return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=None)
     qs = offers_visible(club=club, member=member, scope=scope, now=now)
     if filters.usable or filters.liked or any(attr in ORDER_MEMBER for attr, _ in filters.order_by):
         qs = offers_annotate_usage(qs, club=club, member=member, now=now)
     qs = _apply_filters(qs, filters)
     collection_id = filters.collection_ids[0] if filters.collection_ids and len(filters.collection_ids) == 1 else None
-    ordering = []
-    for attribute, descending in filters.order_by:
-        expression = _order_expression(attribute, languages=languages, collection_id=collection_id)
-        ordering.append(
-            OrderBy(expression, descending=True, nulls_first=True)
-            if descending
-            else OrderBy(expression, nulls_last=True)
-        )
-    qs = qs.order_by(*ordering, "id")
+    qs = qs.order_by(*_page_order(filters.order_by, languages=languages, collection_id=collection_id))
     info = None
     if with_pagination_info:
         total = qs.count()
         info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
         if info["is_out_of_range"] or total == 0:
             return OfferPage(rows=[], pagination_info=info)
-    offset = (page_no - 1) * per_page
     page_ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
     return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=info)
+
+
+def _page_order(order_by: list[tuple[str, bool]], *, languages: list[str], collection_id: int | None) -> list:
+    ordering = []
+    for attribute, descending in order_by:
+        expression = _order_expression(attribute, languages=languages, collection_id=collection_id)
+        ordering.append(
+            OrderBy(expression, descending=True, nulls_first=True)
+            if descending
+            else OrderBy(expression, nulls_last=True)
+        )
+    return [*ordering, "id"]
+
+
+def _unfiltered(filters: OfferListFilters) -> bool:
+    """The list as apps ask for it most: no filter, ordered by offer attributes only."""
+    return (
+        not (filters.collection_ids or filters.tags or filters.stores or filters.ids or filters.type)
+        and not (filters.campaign_ids or filters.search or filters.usable or filters.liked)
+        and all(
+            attribute in ("name", "usable_since", "usable_until", "created_at") for attribute, _ in filters.order_by
+        )
+    )
+
+
+# The page-ids query of an unfiltered list, compiled once per (guest, order, languages): see loyalty.prepared.
+# Bounded, since the languages come from the request; past the bound a lookup is built for the request alone.
+_page_ids_lookups: dict[tuple, PreparedLookup] = {}
+
+
+def _page_ids_lookup(*, guest: bool, order_by: list[tuple[str, bool]], languages: list[str]) -> PreparedLookup:
+    key = (guest, tuple(order_by), tuple(languages))
+    lookup = _page_ids_lookups.get(key)
+    if lookup is None:
+        ordering = _page_order(order_by, languages=languages, collection_id=None)
+        lookup = PreparedLookup(
+            lambda p: (
+                offers_visible(
+                    club=LoyaltyClub(pk=p.club_id),
+                    member=None if guest else Member(pk=p.member_id),
+                    scope=p.scope,
+                    now=p.now,
+                )
+                .order_by(*ordering)
+                .values_list("id")
+            ),
+            paged=True,
+        )
+        if len(_page_ids_lookups) < 256:
+            _page_ids_lookups[key] = lookup
+    return lookup
 
 
 def offer_rows(*, club: LoyaltyClub, member: Member | None, ids: list[int], now: datetime) -> list[dict[str, Any]]:

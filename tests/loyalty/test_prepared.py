@@ -79,3 +79,18 @@ def test_a_sentinel_that_does_not_reach_the_parameters_is_refused():
     lookup = PreparedLookup(lambda p: Member.objects.filter(pk__in=[p.pk, 1]).filter(club_id=abs(p.club_id)))
     with pytest.raises(ValueError, match="sentinels missing"):
         lookup.first(pk=1, club_id=1)
+
+
+def test_a_paged_lookup_takes_limit_and_offset_per_call():
+    club = LoyaltyClubFactory()
+    members = [MemberFactory(club=club) for _ in range(5)]
+    page = PreparedLookup(lambda p: Member.objects.filter(club_id=p.club_id).order_by("-id"), paged=True)
+
+    newest_first = list(reversed(members))
+    assert page.all(club_id=club.pk, limit=2, offset=0) == newest_first[:2]
+    assert page.all(club_id=club.pk, limit=2, offset=2) == newest_first[2:4]
+    assert page.all(club_id=club.pk, limit=10, offset=4) == newest_first[4:]
+    with pytest.raises(ValueError, match="must not be sliced"):
+        PreparedLookup(lambda p: Member.objects.filter(club_id=p.club_id)[:3], paged=True).all(
+            club_id=club.pk, limit=1, offset=0
+        )
