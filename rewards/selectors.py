@@ -15,6 +15,7 @@ from loyalty.api.formats import format_datetime
 from loyalty.api.pagination import pagination_info
 from loyalty.exceptions import NotParticipating, ResourceNotFound
 from loyalty.models import LoyaltyClub, Member
+from loyalty.prepared import PreparedLookup
 from rewards.exceptions import RewardNotFound
 from rewards.levels import level_for
 from rewards.models import Achievement, Allocation, Lot, Membership, Reward, RewardPurchase, Transaction
@@ -58,13 +59,14 @@ def reward_get(*, club: LoyaltyClub, reward_id: int) -> Reward:
     return reward
 
 
+_purchasable_reward = PreparedLookup(
+    lambda p: Reward.objects.filter(club_id=p.club_id, pk=p.pk, status=Reward.PUBLISHED, archived_at__isnull=True)
+)
+
+
 def reward_get_purchasable(*, club: LoyaltyClub, reward_id: int) -> Reward:
     """A published, not archived reward of the club; else 404 (stock and dates are the purchase's 422s)."""
-    reward = (
-        Reward.objects.filter(club=club, pk=reward_id, status=Reward.PUBLISHED, archived_at__isnull=True).first()
-        if _valid_pk(reward_id)
-        else None
-    )
+    reward = _purchasable_reward.first(club_id=club.pk, pk=reward_id) if _valid_pk(reward_id) else None
     if reward is None:
         raise RewardNotFound(reward_id)
     return reward

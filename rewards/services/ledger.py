@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from loyalty.exceptions import DomainError, NotParticipating
 from loyalty.models import Member
+from loyalty.prepared import PreparedLookup
 from loyalty.selectors import member_ensure_not_banned
 from rewards import events
 from rewards.exceptions import (
@@ -35,10 +36,30 @@ T = Transaction
 # --- Membership ------------------------------------------------------------------------------------
 
 
+# Every earn and spend runs these: compiled once per process (see loyalty.prepared).
+_membership_for_update = PreparedLookup(lambda p: Membership.objects.select_for_update().filter(member_id=p.member_id))
+
+
+def _spendable_lots(p, *, excluding: bool):
+    queryset = (
+        Lot.objects.filter(membership_id=p.membership_id, remaining__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=p.now))
+        .order_by(F("expires_at").asc(nulls_last=True), "id")
+    )
+    if excluding:
+        queryset = queryset.exclude(pk=p.lot_id)
+    return queryset.values_list("id", "remaining")
+
+
+_achievement_rule = PreparedLookup(lambda p: Achievement.objects.filter(club_id=p.club_id, type=p.type_str))
+_fifo_page = PreparedLookup(lambda p: _spendable_lots(p, excluding=False), paged=True)
+_fifo_page_excluding = PreparedLookup(lambda p: _spendable_lots(p, excluding=True), paged=True)
+
+
 def membership_lock(*, member: Member) -> Membership:
     """The member's membership, locked (`SELECT … FOR UPDATE`); 480 when the member has not joined.
     Must run inside a transaction."""
-    membership = Membership.objects.select_for_update().filter(member=member).first()
+    membership = _membership_for_update.first(member_id=member.pk)
     if membership is None:
         raise NotParticipating()
     membership.member = member
@@ -121,16 +142,10 @@ def _fifo_candidates(*, membership: Membership, now: datetime, exclude_lot_id: i
     """(lot id, remaining) of spendable lots in FIFO order — soonest-expiring first, then oldest, lots that
     never expire last — just enough of them to cover `need`. Lots whose `expires_at` has passed are not
     spendable even before the expiration job has run."""
-    queryset = (
-        Lot.objects.filter(membership_id=membership.pk, remaining__gt=0)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(F("expires_at").asc(nulls_last=True), "id")
-    )
-    if exclude_lot_id is not None:
-        queryset = queryset.exclude(pk=exclude_lot_id)
+    lookup = _fifo_page if exclude_lot_id is None else _fifo_page_excluding
     chunk, start = 20, 0
     while need > 0:
-        rows = list(queryset.values_list("id", "remaining")[start : start + chunk])
+        rows = lookup.rows(membership_id=membership.pk, now=now, lot_id=exclude_lot_id, limit=chunk, offset=start)
         if not rows:
             return
         for lot_id, remaining in rows:
@@ -220,7 +235,7 @@ def achievement_report(*, member: Member, type: str) -> Transaction:
     """Award the club's `type` achievement. Checks in order: 404 no rule, 467 banned, 480 not joined,
     422 lifetime limit, 422 calendar frequency limit (club time zone). Counts only non-cancelled
     achievement transactions of that type. Locks the membership (so limits hold under concurrency)."""
-    rule = Achievement.objects.filter(club_id=member.club_id, type=type).first()
+    rule = _achievement_rule.first(club_id=member.club_id, type_str=type)
     if rule is None:
         raise AchievementNotFound()
     member_ensure_not_banned(member=member)

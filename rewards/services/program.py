@@ -6,14 +6,21 @@ from django.db import IntegrityError, transaction
 
 from loyalty.exceptions import InvalidParameters
 from loyalty.models import LoyaltyClub
+from loyalty.prepared import PreparedLookup
 from rewards.models import Achievement, ProgramConfig
 
 
 def program_config_get(*, club: LoyaltyClub | None = None, club_id: int | None = None) -> ProgramConfig:
     """The club's configuration, created with the defaults on first use (the bootstrap does not create it).
     Concurrent first uses are safe: get_or_create falls back to a read on the unique club."""
-    config, _ = ProgramConfig.objects.get_or_create(club_id=club.pk if club is not None else club_id)
+    club_id = club.pk if club is not None else club_id
+    config = _config_of_club.first(club_id=club_id)  # every earn reads it: the prepared read first
+    if config is None:
+        config, _ = ProgramConfig.objects.get_or_create(club_id=club_id)
     return config
+
+
+_config_of_club = PreparedLookup(lambda p: ProgramConfig.objects.filter(club_id=p.club_id))
 
 
 @transaction.atomic
