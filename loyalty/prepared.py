@@ -14,13 +14,15 @@ that transform them; `PreparedLookup` refuses a build whose parameters miss a se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import JSONField, Model, QuerySet
 from django.db.models.expressions import Col
 from django.db.models.query import ModelIterable
 
@@ -105,7 +107,7 @@ class PreparedLookup:
             slots=slots,
             model=model,
             attnames=attnames,
-            converters=compiler.get_converters(select),
+            converters=fast_json_converters(compiler.get_converters(select)),
         )
         self._compiled[using] = compiled
         return compiled
@@ -146,6 +148,38 @@ class PreparedLookup:
                     row[position] = function(row[position], expression, connection)
             rows.append(row)
         return compiled, rows
+
+
+def fast_json_converters(converters: dict) -> dict:
+    """`compiler.get_converters()` with JSONField's decoding done by orjson (about four times faster than
+    the json module, which Django uses; a list page decodes hundreds of localized texts). Same results:
+    NULL stays None, text orjson refuses (integers beyond 64 bits) goes to the json module, and text
+    neither can decode comes back as it is, as Django does. Fields with a custom decoder are left alone."""
+    fast = {}
+    for position, (functions, expression) in converters.items():
+        fast[position] = ([_json_load if _is_plain_json_decoder(f) else f for f in functions], expression)
+    return fast
+
+
+def _is_plain_json_decoder(function) -> bool:
+    field = getattr(function, "__self__", None)
+    return (
+        isinstance(field, JSONField)
+        and getattr(function, "__func__", None) is JSONField.from_db_value
+        and field.decoder is None
+    )
+
+
+def _json_load(value, expression, connection):
+    if value is None or not isinstance(value, str | bytes):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
 
 
 def _hashable(value: Any) -> bool:

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from loyalty.api.pagination import pagination_info
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
-from loyalty.prepared import PreparedLookup
+from loyalty.prepared import PreparedLookup, fast_json_converters
 from offers.exceptions import OfferNotFound
 from offers.models import (
     GRANT_TYPES,
@@ -554,7 +554,7 @@ def _usage_query(kind: str, *, guest: bool) -> _UsageQuery:
     query = _UsageQuery(
         sql=sql,
         params=tuple(params),
-        converters=compiler.get_converters([expression for expression, _, _ in compiler.select]),
+        converters=fast_json_converters(compiler.get_converters([expression for expression, _, _ in compiler.select])),
     )
     _usage_queries[(kind, guest)] = query
     return query

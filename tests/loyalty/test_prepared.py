@@ -94,3 +94,12 @@ def test_a_paged_lookup_takes_limit_and_offset_per_call():
         PreparedLookup(lambda p: Member.objects.filter(club_id=p.club_id)[:3], paged=True).all(
             club_id=club.pk, limit=1, offset=0
         )
+
+
+def test_json_columns_decode_like_django_including_what_orjson_refuses():
+    from loyalty.prepared import _json_load
+
+    assert _json_load(None, None, None) is None
+    assert _json_load('{"en": "Coffee", "nb": "Kaffe"}', None, None) == {"en": "Coffee", "nb": "Kaffe"}
+    assert _json_load(str(2**70), None, None) == 2**70  # beyond orjson's 64-bit integers: the json module
+    assert _json_load("not json", None, None) == "not json"  # as Django's JSONField.from_db_value does
