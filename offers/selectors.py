@@ -621,24 +621,29 @@ def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
     tag, store, link, file = (
         connection.ops.quote_name(model._meta.db_table) for model in (OfferTag, OfferStore, CollectionOffer, OfferFile)
     )
-    marks = ", ".join(["%s"] * len(ids))
+    # On PostgreSQL one array parameter, so that the statement text is the same for every page size (one
+    # prepared statement when server-side binding is on); elsewhere one placeholder per id.
+    if connection.vendor == "postgresql":
+        in_ids, values = "= ANY(%s::bigint[])", [ids]
+    else:
+        in_ids, values = f"IN ({', '.join(['%s'] * len(ids))})", ids
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT offer_id, value, 'tags' FROM {tag} WHERE offer_id IN ({marks}) UNION ALL "
-            f"SELECT offer_id, value, 'stores' FROM {store} WHERE offer_id IN ({marks}) ORDER BY 2",
-            ids + ids,
+            f"SELECT offer_id, value, 'tags' FROM {tag} WHERE offer_id {in_ids} UNION ALL "
+            f"SELECT offer_id, value, 'stores' FROM {store} WHERE offer_id {in_ids} ORDER BY 2",
+            values + values,
         )
         for offer_id, value, label in cursor.fetchall():
             by_id[offer_id][label].append(value)
         cursor.execute(
-            f"SELECT offer_id, collection_id FROM {link} WHERE offer_id IN ({marks}) ORDER BY collection_id", ids
+            f"SELECT offer_id, collection_id FROM {link} WHERE offer_id {in_ids} ORDER BY collection_id", values
         )
         for offer_id, collection_id in cursor.fetchall():
             by_id[offer_id]["collection_ids"].append(collection_id)
         columns = ", ".join(FILE_FIELDS)
-        cursor.execute(f"SELECT offer_id, {columns} FROM {file} WHERE offer_id IN ({marks}) ORDER BY position, id", ids)
-        for offer_id, *values in cursor.fetchall():
-            by_id[offer_id]["files"].append(dict(zip(FILE_FIELDS, values, strict=True)))
+        cursor.execute(f"SELECT offer_id, {columns} FROM {file} WHERE offer_id {in_ids} ORDER BY position, id", values)
+        for offer_id, *file_values in cursor.fetchall():
+            by_id[offer_id]["files"].append(dict(zip(FILE_FIELDS, file_values, strict=True)))
 
 
 FILE_FIELDS = ("url", "file", "width", "height", "kind", "size_type")

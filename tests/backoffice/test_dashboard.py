@@ -165,9 +165,12 @@ def _svg(html: str, chart_id: str) -> str:
 
 
 def test_the_dashboard_draws_four_charts_with_the_figures(staff, oslo, ledger_history):
-    OfferUsage.objects.create(offer=OfferFactory(club=oslo, internal_name="Coffee"), member=ledger_history)
+    OfferUsage.objects.create(
+        offer=OfferFactory(club=oslo, internal_name="Coffee"), member=ledger_history, used_at=NOW - timedelta(hours=1)
+    )
 
-    response = staff.get(DASHBOARD)
+    with time_machine.travel(NOW, tick=False):  # the page draws the 12 months up to today
+        response = staff.get(DASHBOARD)
 
     assert response.status_code == 200
     html = response.content.decode()
