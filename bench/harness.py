@@ -95,7 +95,8 @@ class Gunicorn:
     def __enter__(self) -> Gunicorn:
         command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
         command += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"]
-        command += ["--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null"]
+        if os.environ.get("BENCH_ACCESS_LOG"):  # as in production, no access log unless asked for (nginx keeps one)
+            command += ["--access-logfile", "-"]
         if self.workers is not None:
             command += ["--workers", str(self.workers)]
         if self.threads is not None:

@@ -1,12 +1,14 @@
 """Production gunicorn settings: `gunicorn -c config/gunicorn.conf.py config.wsgi:application`.
 
-Measured on 2 cores with PostgreSQL on the same host (docs/benchmarks.md): the API is CPU-bound Python
-with short database waits. Single-threaded (sync) workers, 2 × cores + 1 of them, keep the cores busy while
-some requests wait on PostgreSQL, and spread the load evenly: a sync worker accepts a connection only when
-it is free. Threaded workers (GUNICORN_THREADS > 1, gthread) keep connections alive, but a worker accepts
-every connection it is offered, so a few keep-alive clients can all land on one process and its GIL (one
-worker at 50 % CPU, the others idle: 94 against 146 uses/s). Run sync workers behind a buffering reverse
-proxy (nginx), which also shields them from slow clients.
+Measured on 2 cores with PostgreSQL on the same host (docs/benchmarks.md): the API is CPU-bound Python with
+short database waits. Single-threaded (sync) workers spread the load evenly: a sync worker accepts a
+connection only when it is free. cores + 1 of them keep the cores busy while one waits on PostgreSQL; more
+only compete with PostgreSQL for the same cores (2 × cores + 1 gave 0.88-0.95 of the throughput on mixed
+traffic and 1.3-1.7 times its p99). With the database on other machines, waits are longer and
+GUNICORN_WORKERS up to 2 × cores + 1 may pay. Threaded workers (GUNICORN_THREADS > 1, gthread) keep
+connections alive, but a worker accepts every connection it is offered, so a few keep-alive clients can all
+land on one process and its GIL (one worker at 50 % CPU, the others idle: 94 against 146 uses/s). Run sync
+workers behind a buffering reverse proxy (nginx), which also shields them from slow clients.
 Every value can be overridden with the GUNICORN_* variables below or on the command line.
 """
 
@@ -14,7 +16,7 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 1))
 worker_class = "gthread" if threads > 1 else "sync"
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", 1000))  # gthread: connections per worker

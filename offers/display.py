@@ -72,7 +72,8 @@ OFFER_JSON_SHAPE: dict[str, Any] = {
 
 def display_schemas_resolve(stored: Any) -> dict[str, dict[str, dict[str, Any]]]:
     """The full `{list, details}` schemas: what was stored, with defaults for anything not set."""
-    stored = stored if isinstance(stored, dict) else {}
+    if not stored or not isinstance(stored, dict):  # most offers: every field its default
+        return {name: {field: dict(value) for field, value in DEFAULT_FIELDS.items()} for name in SCHEMA_NAMES}
     resolved = {}
     for name in SCHEMA_NAMES:
         schema = stored.get(name) if isinstance(stored.get(name), dict) else {}

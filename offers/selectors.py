@@ -586,7 +586,7 @@ def _usage_rows(
     query = _usage_query(kind, guest=member is None)
     values = _sentinel_values(club=club, member=member, now=now, scope=scope, offer_id=offer_id)
     params = [
-        ids
+        pg_bigint_array(ids)
         if isinstance(param, list) and param == [_S_OFFER]
         else values.get(param, param)
         if type(param) in (int, str, datetime)
@@ -607,46 +607,93 @@ def _usage_rows(
     return converted
 
 
+def pg_bigint_array(ids: list[int]) -> str:
+    """A list of ids as the text of a PostgreSQL `bigint[]` (`'{1,2,3}'`, to be cast with `::bigint[]`):
+    psycopg's list adaptation inspects every element and costs more than the query it feeds."""
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+
+
 def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
-    """Adds `tags`, `stores`, `collection_ids` and `files` to each row: three queries for any number of rows
-    (tags and stores come in one UNION ALL)."""
+    """Adds `tags`, `stores`, `collection_ids` and `files` to each row, in one query for any number of rows
+    (on PostgreSQL; three elsewhere)."""
     if not rows:
         return
     by_id = {row["id"]: row for row in rows}
     for row in rows:
         row.update(tags=[], stores=[], collection_ids=[], files=[])
-    ids = list(by_id)
-    # Plain SQL: these three simple queries run for every page and every GET of an offer, and building
-    # them with the ORM (a union of annotated querysets) cost several times what running them does.
+    # Plain SQL: these queries run for every page and every GET of an offer, and building them with the ORM
+    # (a union of annotated querysets) cost several times what running them does.
+    if connection.vendor == "postgresql":
+        _relations_attach_postgresql(by_id)
+    else:
+        _relations_attach_portable(by_id)
+
+
+def _relations_attach_postgresql(by_id: dict[int, dict[str, Any]]) -> None:
+    """One statement whatever the number of ids (one prepared statement): each relation's rows padded to
+    the same columns — kind, offer, text value, integer value, then the file columns — in UNION ALL."""
     tag, store, link, file = (
         connection.ops.quote_name(model._meta.db_table) for model in (OfferTag, OfferStore, CollectionOffer, OfferFile)
     )
-    # On PostgreSQL one array parameter, so that the statement text is the same for every page size (one
-    # prepared statement when server-side binding is on); elsewhere one placeholder per id.
-    if connection.vendor == "postgresql":
-        in_ids, values = "= ANY(%s::bigint[])", [ids]
-    else:
-        in_ids, values = f"IN ({', '.join(['%s'] * len(ids))})", ids
+    columns = ", ".join(FILE_FIELDS)
+    blanks = ", ".join(f"NULL::{kind}" for kind in _FILE_FIELD_TYPES)
+    in_ids = "= ANY(%s::bigint[])"
+    sql = (
+        f"(SELECT 0, offer_id, value, NULL::bigint, {blanks} FROM {tag} WHERE offer_id {in_ids} ORDER BY value) "
+        f"UNION ALL (SELECT 1, offer_id, value, NULL, {blanks} FROM {store} WHERE offer_id {in_ids} ORDER BY value) "
+        f"UNION ALL (SELECT 2, offer_id, NULL, collection_id, {blanks} FROM {link} WHERE offer_id {in_ids} "
+        "ORDER BY collection_id) "
+        f"UNION ALL (SELECT 3, offer_id, NULL, NULL, {columns} FROM {file} WHERE offer_id {in_ids} "
+        "ORDER BY position, id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pg_bigint_array(list(by_id))] * 4)
+        rows = cursor.fetchall()
+    # Each branch comes sorted; the stable sort on the kind keeps that order even if a plan interleaved them.
+    rows.sort(key=_first)
+    for kind, offer_id, text, number, *file_values in rows:
+        row = by_id[offer_id]
+        if kind == 0:
+            row["tags"].append(text)
+        elif kind == 1:
+            row["stores"].append(text)
+        elif kind == 2:
+            row["collection_ids"].append(number)
+        else:
+            row["files"].append(dict(zip(FILE_FIELDS, file_values, strict=True)))
+
+
+def _first(row: tuple) -> Any:
+    return row[0]
+
+
+def _relations_attach_portable(by_id: dict[int, dict[str, Any]]) -> None:
+    tag, store, link, file = (
+        connection.ops.quote_name(model._meta.db_table) for model in (OfferTag, OfferStore, CollectionOffer, OfferFile)
+    )
+    ids = list(by_id)
+    in_ids = f"IN ({', '.join(['%s'] * len(ids))})"
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT offer_id, value, 'tags' FROM {tag} WHERE offer_id {in_ids} UNION ALL "
             f"SELECT offer_id, value, 'stores' FROM {store} WHERE offer_id {in_ids} ORDER BY 2",
-            values + values,
+            ids + ids,
         )
         for offer_id, value, label in cursor.fetchall():
             by_id[offer_id][label].append(value)
         cursor.execute(
-            f"SELECT offer_id, collection_id FROM {link} WHERE offer_id {in_ids} ORDER BY collection_id", values
+            f"SELECT offer_id, collection_id FROM {link} WHERE offer_id {in_ids} ORDER BY collection_id", ids
         )
         for offer_id, collection_id in cursor.fetchall():
             by_id[offer_id]["collection_ids"].append(collection_id)
         columns = ", ".join(FILE_FIELDS)
-        cursor.execute(f"SELECT offer_id, {columns} FROM {file} WHERE offer_id {in_ids} ORDER BY position, id", values)
+        cursor.execute(f"SELECT offer_id, {columns} FROM {file} WHERE offer_id {in_ids} ORDER BY position, id", ids)
         for offer_id, *file_values in cursor.fetchall():
             by_id[offer_id]["files"].append(dict(zip(FILE_FIELDS, file_values, strict=True)))
 
 
 FILE_FIELDS = ("url", "file", "width", "height", "kind", "size_type")
+_FILE_FIELD_TYPES = ("varchar", "varchar", "integer", "integer", "varchar", "varchar")  # NULL padding of the union
 
 
 # --- Meta -----------------------------------------------------------------------------------------

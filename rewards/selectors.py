@@ -105,22 +105,36 @@ def rewards_purchased(*, membership: Membership, now: datetime) -> list[tuple[Re
 # --- Status and summary ------------------------------------------------------------------------------
 
 
+_membership_of_member = PreparedLookup(lambda p: Membership.objects.filter(member_id=p.member_id))
+_ledger_page = PreparedLookup(
+    lambda p: (
+        Transaction.objects.filter(membership_id=p.membership_id)
+        .order_by("-date", "-id")
+        .values_list(*TRANSACTION_ROW_FIELDS)
+    ),
+    paged=True,
+)
+
+
 def membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_page: int, now: datetime) -> dict:
     """SPEC §6.5. Balance and level come from the membership's caches (never a SUM over the ledger); the
     page is one indexed query on (membership, date desc, id desc), the total is the membership's
     `transactions_count`, the expiring points read only the lots of their days: four queries whatever the
     ledger size."""
-    membership = Membership.objects.filter(member=member).first()
+    membership = _membership_of_member.first(member_id=member.pk)
     if membership is None:
         return {"membership": False}
     config = program_config_get(club=club)
-    ledger = Transaction.objects.filter(membership=membership)
     # Kept by a trigger on PostgreSQL: no COUNT over a long ledger (SQLite, for development, counts).
-    total = membership.transactions_count if connection.vendor == "postgresql" else ledger.count()
+    if connection.vendor == "postgresql":
+        total = membership.transactions_count
+    else:
+        total = Transaction.objects.filter(membership=membership).count()
     offset = (page_no - 1) * per_page
     rows = []
     if offset < total:
-        rows = list(ledger.order_by("-date", "-id").values(*TRANSACTION_ROW_FIELDS)[offset : offset + per_page])
+        found = _ledger_page.rows(membership_id=membership.pk, limit=per_page, offset=offset)
+        rows = [dict(zip(TRANSACTION_ROW_FIELDS, row, strict=True)) for row in found]
     expiring = _expiring_points(membership=membership, tz=club.tzinfo, now=now)
     return {
         "membership": True,
