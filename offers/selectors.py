@@ -526,6 +526,7 @@ def offer_row_get(
 _S_MEMBER, _S_CLUB, _S_OFFER = -7_391_000_000_001, -7_391_000_000_002, -7_391_000_000_003
 _S_SCOPE = "usage-query-scope-sentinel"
 _S_NOW = datetime(1901, 3, 14, 5, 6, 7, 891011, tzinfo=UTC)  # a Thursday: every period start differs
+_S_PERIOD_STARTS = {timespan: period_start(timespan, now=_S_NOW, tz=UTC) for timespan in Timespan.values}
 
 
 @dataclass(frozen=True)
@@ -536,6 +537,7 @@ class _UsageQuery:
 
 
 _usage_queries: dict[tuple[str, bool], _UsageQuery] = {}
+_usage_names: dict[str, tuple[str, ...]] = {}
 
 
 def _usage_query(kind: str, *, guest: bool) -> _UsageQuery:
@@ -566,8 +568,8 @@ def _sentinel_values(
     values = {_S_CLUB: club.pk, _S_NOW: now, _S_SCOPE: scope, _S_OFFER: offer_id}
     if member is not None:
         values[_S_MEMBER] = member.pk
-    for timespan in Timespan.values:
-        values[period_start(timespan, now=_S_NOW, tz=UTC)] = period_start(timespan, now=now, tz=club.tzinfo)
+    for timespan, sentinel in _S_PERIOD_STARTS.items():
+        values[sentinel] = period_start(timespan, now=now, tz=club.tzinfo)
     assert len(values) == 5 + len(Timespan.values) - (member is None), "sentinel values collide"
     return values
 
@@ -595,14 +597,20 @@ def _usage_rows(
     ]
     with connection.cursor() as cursor:
         cursor.execute(query.sql, params)
-        names = [column.name for column in cursor.description]  # the SQL names each column `AS "<field>"`
+        names = _usage_names.get(query.sql)
+        if names is None:  # the SQL names each column `AS "<field>"`: read them once from a result
+            names = _usage_names[query.sql] = tuple(column.name for column in cursor.description)
         rows = cursor.fetchall()
+    converters = [
+        (position, function, expression)
+        for position, (functions, expression) in query.converters.items()
+        for function in functions
+    ]
     converted = []
     for row in rows:
         row = list(row)
-        for position, (functions, expression) in query.converters.items():
-            for function in functions:
-                row[position] = function(row[position], expression, connection)
+        for position, function, expression in converters:
+            row[position] = function(row[position], expression, connection)
         converted.append(dict(zip(names, row, strict=True)))
     return converted
 
