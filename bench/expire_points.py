@@ -31,6 +31,7 @@ from bench.harness import PYTHON, ROOT, Row, bench_env, manage, print_table, rec
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)  # lot n (of each club) expires at T0 + n seconds
 POINTS = 10
+TARGET_RATIO = 0.3  # of the one-statement baseline's rate (issue 10, target 5)
 
 
 def dsn(database_url: str) -> str:
@@ -247,8 +248,14 @@ def main() -> None:
     assert reconcile["mismatches"] == [], reconcile["mismatches"][:5]
 
     rows = [
-        Row(f"expire {lots:,} lots: lots/s", lots / our_seconds, lots / base_seconds, ">= 278/s (1M in 1 h)", True),
-        Row("  seconds", our_seconds, base_seconds, "< 3600", our_seconds < 3600),
+        Row(
+            f"expire {lots:,} lots: lots/s",
+            lots / our_seconds,
+            lots / base_seconds,
+            f"ratio >= {TARGET_RATIO}",
+            lots / our_seconds >= TARGET_RATIO * lots / base_seconds,
+        ),
+        Row("  seconds (1 000 000 within the hourly run)", our_seconds, base_seconds, "< 3600", our_seconds < 3600),
         Row("longest transaction, seconds", sampler.longest, base_seconds, "<= ~1 s (SPEC §8)", sampler.longest <= 1.5),
         Row("  99th percentile of the transactions, seconds", sampler.quantile(0.99), None, "<= 1 s", True),
         Row("  median transaction, seconds", sampler.quantile(0.5), None, "", True),

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import hot_offer, mixed, offer_list, offer_use, rewards_status
-from bench.harness import PYTHON, ROOT, Gunicorn, prepared, print_table
+from bench.harness import PYTHON, ROOT, Gunicorn, prepared, print_table, settle
 
 
 def main() -> None:
@@ -38,6 +38,9 @@ def main() -> None:
         print("target 4: rewards status, big vs small ledger ...", flush=True)
         t4 = rewards_status.measure(server, data["status"], duration=seconds)
         print("targets 6 and 7: mixed traffic, then worker memory ...", flush=True)
+        # The earlier targets wrote tens of thousands of rows: let their vacuum and checkpoint run now rather
+        # than under the mixed load (each target's own script starts from a settled database too).
+        settle(url)
         t6 = mixed.measure(server, data["mixed"], duration=20 if not args.quick else 12, connections=16)
     after = os.getloadavg()
     rows = (

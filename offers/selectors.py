@@ -36,6 +36,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.utils import timezone
 
 from loyalty.api.pagination import pagination_info
+from loyalty.db.arrays import pg_array
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
 from loyalty.prepared import PreparedLookup, fast_json_converters
 from offers.exceptions import OfferNotFound
@@ -588,7 +589,7 @@ def _usage_rows(
     query = _usage_query(kind, guest=member is None)
     values = _sentinel_values(club=club, member=member, now=now, scope=scope, offer_id=offer_id)
     params = [
-        pg_bigint_array(ids)
+        pg_array(ids)
         if isinstance(param, list) and param == [_S_OFFER]
         else values.get(param, param)
         if type(param) in (int, str, datetime)
@@ -613,12 +614,6 @@ def _usage_rows(
             row[position] = function(row[position], expression, connection)
         converted.append(dict(zip(names, row, strict=True)))
     return converted
-
-
-def pg_bigint_array(ids: list[int]) -> str:
-    """A list of ids as the text of a PostgreSQL `bigint[]` (`'{1,2,3}'`, to be cast with `::bigint[]`):
-    psycopg's list adaptation inspects every element and costs more than the query it feeds."""
-    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
 
 
 def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
@@ -655,7 +650,7 @@ def _relations_attach_postgresql(by_id: dict[int, dict[str, Any]]) -> None:
         "ORDER BY position, id)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pg_bigint_array(list(by_id))] * 4)
+        cursor.execute(sql, [pg_array(list(by_id))] * 4)
         rows = cursor.fetchall()
     # Each branch comes sorted; the stable sort on the kind keeps that order even if a plan interleaved them.
     rows.sort(key=_first)
