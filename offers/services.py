@@ -84,24 +84,24 @@ def _state_lock(*, offer_id: int, member_id: int) -> _State:
 def _usage_record(
     *, offer: Offer, member: Member, grant: OfferGrant | None, now: datetime, authorized: bool, state_id: int
 ) -> OfferUsage:
-    """Insert the usage row and bump the member's state row: two plain statements (every use runs them, and
-    the ORM's `create()` and `update(F(...))` cost more CPU to build than the database spends on them)."""
+    """Insert the usage row and bump the member's state row: plain SQL, one statement on PostgreSQL (every use
+    runs them, and the ORM's `create()` and `update(F(...))` cost more CPU to build than the database spends
+    on them)."""
     usage_table, state_table = OfferUsage._meta.db_table, OfferMemberState._meta.db_table
     at = connection.ops.adapt_datetimefield_value(now)
     insert = (
         f"INSERT INTO {usage_table} (offer_id, member_id, grant_id, used_at, authorized) VALUES (%s, %s, %s, %s, %s)"
     )
     params = [offer.id, member.id, grant.id if grant else None, at, authorized]
+    bump = f"UPDATE {state_table} SET uses_count = uses_count + 1, last_used_at = %s WHERE id = %s"
     with connection.cursor() as cursor:
-        if connection.features.can_return_columns_from_insert:
-            cursor.execute(insert + " RETURNING id", params)
+        if connection.vendor == "postgresql":  # one round trip: the update rides in a data-modifying CTE
+            cursor.execute(f"WITH bump AS ({bump}) {insert} RETURNING id", [at, state_id, *params])
             usage_id = cursor.fetchone()[0]
         else:
             cursor.execute(insert, params)
             usage_id = cursor.lastrowid
-        cursor.execute(
-            f"UPDATE {state_table} SET uses_count = uses_count + 1, last_used_at = %s WHERE id = %s", [at, state_id]
-        )
+            cursor.execute(bump, [at, state_id])
     usage = OfferUsage(id=usage_id, offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
     usage._state.adding, usage._state.db = False, connection.alias
     return usage
