@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.db import close_old_connections, connection, connections
+from django.db import DataError, close_old_connections, connection, connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -90,3 +90,17 @@ def test_a_request_after_the_server_dropped_the_persistent_connection_succeeds(a
     finally:
         connection.settings_dict["CONN_MAX_AGE"] = 0
         connection.close()
+
+
+def test_inside_a_transaction_a_healthy_connection_stays_usable_and_a_failed_one_does_not(other):
+    """As `SELECT 1` would answer: fine inside a transaction, not after an error aborted it."""
+    other.set_autocommit(False)
+    with other.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert other.is_usable() is True
+    with pytest.raises(DataError), other.cursor() as cursor:
+        cursor.execute("SELECT 1/0")
+    assert other.is_usable() is False
+    other.rollback()
+    other.set_autocommit(True)
+    assert other.is_usable() is True

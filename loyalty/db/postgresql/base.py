@@ -17,6 +17,8 @@ import select
 from django.db.backends.postgresql import base
 from psycopg import pq
 
+_QUIET = (pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS)
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def is_usable(self) -> bool:
@@ -25,7 +27,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         try:
             pgconn = connection.pgconn
-            if pgconn.status != pq.ConnStatus.OK or pgconn.transaction_status != pq.TransactionStatus.IDLE:
+            # Idle, or inside a transaction (where `SELECT 1` would pass too); not mid-command, not failed.
+            if pgconn.status != pq.ConnStatus.OK or pgconn.transaction_status not in _QUIET:
                 return False
             readable, _, _ = select.select([pgconn.socket], [], [], 0)
         except (OSError, ValueError, base.Database.Error):
