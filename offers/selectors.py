@@ -38,7 +38,7 @@ from django.utils import timezone
 from loyalty.api.pagination import pagination_info
 from loyalty.db.arrays import pg_array
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
-from loyalty.prepared import PreparedLookup, fast_json_converters
+from loyalty.prepared import Converters, PreparedLookup, fast_json_converters, rows_convert
 from offers.exceptions import OfferNotFound
 from offers.models import (
     GRANT_TYPES,
@@ -534,7 +534,7 @@ _S_PERIOD_STARTS = {timespan: period_start(timespan, now=_S_NOW, tz=UTC) for tim
 class _UsageQuery:
     sql: str
     params: tuple
-    converters: dict
+    converters: Converters
 
 
 _usage_queries: dict[tuple[str, bool], _UsageQuery] = {}
@@ -602,18 +602,7 @@ def _usage_rows(
         if names is None:  # the SQL names each column `AS "<field>"`: read them once from a result
             names = _usage_names[query.sql] = tuple(column.name for column in cursor.description)
         rows = cursor.fetchall()
-    converters = [
-        (position, function, expression)
-        for position, (functions, expression) in query.converters.items()
-        for function in functions
-    ]
-    converted = []
-    for row in rows:
-        row = list(row)
-        for position, function, expression in converters:
-            row[position] = function(row[position], expression, connection)
-        converted.append(dict(zip(names, row, strict=True)))
-    return converted
+    return [dict(zip(names, row, strict=True)) for row in rows_convert(rows, query.converters, connection)]
 
 
 def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
