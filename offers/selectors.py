@@ -8,8 +8,10 @@ turns them into JSON without serializers on this hot path.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -621,16 +623,21 @@ def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
         _relations_attach_portable(by_id)
 
 
-def _relations_attach_postgresql(by_id: dict[int, dict[str, Any]]) -> None:
-    """One statement whatever the number of ids (one prepared statement): each relation's rows padded to
-    the same columns — kind, offer, text value, integer value, then the file columns — in UNION ALL."""
-    tag, store, link, file = (
+def _relation_tables() -> tuple[str, str, str, str]:
+    return tuple(
         connection.ops.quote_name(model._meta.db_table) for model in (OfferTag, OfferStore, CollectionOffer, OfferFile)
     )
+
+
+@functools.cache
+def _relations_sql_postgresql() -> str:
+    """One statement whatever the number of ids (one prepared statement): each relation's rows padded to
+    the same columns — kind, offer, text value, integer value, then the file columns — in UNION ALL."""
+    tag, store, link, file = _relation_tables()
     columns = ", ".join(FILE_FIELDS)
-    blanks = ", ".join(f"NULL::{kind}" for kind in _FILE_FIELD_TYPES)
+    blanks = ", ".join(f"NULL::{OfferFile._meta.get_field(name).db_type(connection)}" for name in FILE_FIELDS)
     in_ids = "= ANY(%s::bigint[])"
-    sql = (
+    return (
         f"(SELECT 0, offer_id, value, NULL::bigint, {blanks} FROM {tag} WHERE offer_id {in_ids} ORDER BY value) "
         f"UNION ALL (SELECT 1, offer_id, value, NULL, {blanks} FROM {store} WHERE offer_id {in_ids} ORDER BY value) "
         f"UNION ALL (SELECT 2, offer_id, NULL, collection_id, {blanks} FROM {link} WHERE offer_id {in_ids} "
@@ -638,11 +645,14 @@ def _relations_attach_postgresql(by_id: dict[int, dict[str, Any]]) -> None:
         f"UNION ALL (SELECT 3, offer_id, NULL, NULL, {columns} FROM {file} WHERE offer_id {in_ids} "
         "ORDER BY position, id)"
     )
+
+
+def _relations_attach_postgresql(by_id: dict[int, dict[str, Any]]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pg_array(list(by_id))] * 4)
+        cursor.execute(_relations_sql_postgresql(), [pg_array(list(by_id))] * 4)
         rows = cursor.fetchall()
     # Each branch comes sorted; the stable sort on the kind keeps that order even if a plan interleaved them.
-    rows.sort(key=_first)
+    rows.sort(key=itemgetter(0))
     for kind, offer_id, text, number, *file_values in rows:
         row = by_id[offer_id]
         if kind == 0:
@@ -655,14 +665,8 @@ def _relations_attach_postgresql(by_id: dict[int, dict[str, Any]]) -> None:
             row["files"].append(dict(zip(FILE_FIELDS, file_values, strict=True)))
 
 
-def _first(row: tuple) -> Any:
-    return row[0]
-
-
 def _relations_attach_portable(by_id: dict[int, dict[str, Any]]) -> None:
-    tag, store, link, file = (
-        connection.ops.quote_name(model._meta.db_table) for model in (OfferTag, OfferStore, CollectionOffer, OfferFile)
-    )
+    tag, store, link, file = _relation_tables()
     ids = list(by_id)
     in_ids = f"IN ({', '.join(['%s'] * len(ids))})"
     with connection.cursor() as cursor:
@@ -685,7 +689,6 @@ def _relations_attach_portable(by_id: dict[int, dict[str, Any]]) -> None:
 
 
 FILE_FIELDS = ("url", "file", "width", "height", "kind", "size_type")
-_FILE_FIELD_TYPES = ("varchar", "varchar", "integer", "integer", "varchar", "varchar")  # NULL padding of the union
 
 
 # --- Meta -----------------------------------------------------------------------------------------

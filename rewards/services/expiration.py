@@ -146,7 +146,8 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
         (lot_id, membership_id, source_id, remaining, _expiration_date(expires_at, refunded_at), expiry_round)
         for lot_id, membership_id, source_id, remaining, expires_at, expiry_round, refunded_at, _ in rows
     ]
-    markers = [(row[2], row[4]) for row, (*_, source_expired) in zip(expiring, rows, strict=True) if not source_expired]
+    # the source transaction's `expired_at`, set by its first expiration only
+    markers = [(e[2], e[4]) for e, row in zip(expiring, rows, strict=True) if row[7] is None]
     if connection.vendor == "postgresql":
         tx_of_lot = _write_expirations_postgresql(expiring)
     else:
@@ -154,7 +155,7 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
     _update_from_values(
         table=Transaction._meta.db_table,
         assignment="expired_at = v.column2",
-        rows=[(source_id, date) for source_id, date in markers],
+        rows=markers,
         types=("bigint", "timestamptz"),
     )
     expired_by_member: dict[int, list[tuple[int, int]]] = defaultdict(list)  # membership → [(tx id, points)]
