@@ -22,6 +22,7 @@ from bench.harness import (
     prepared,
     print_table,
     save_script,
+    settle,
     sql_log,
     wrk,
 )
@@ -73,10 +74,21 @@ def headers(data: dict) -> dict[str, str]:
 def measure(
     server: Gunicorn, env: dict, database_url: str, data: dict, *, duration: int, connections: int, rounds: int = 3
 ) -> dict:
-    """Ours and pgbench in alternating slices, so a burst of load from elsewhere hits both alike."""
+    """Ours and pgbench in alternating slices, so a burst of load from elsewhere hits both alike.
+
+    Both first run a short unmeasured warm-up, then the database is settled (`settle`: VACUUM ANALYZE,
+    CHECKPOINT): the measured slices see the steady state of a live database, whose usage and state tables
+    hold rows and whose statistics say so. Without it, the statistics of a freshly seeded database say the
+    state table is empty, and the plans PostgreSQL caches for the prepared statements (a sequential scan
+    suits an empty table) are kept while the table grows; autovacuum's next ANALYZE would replace them on a
+    live server, but the run is over before it comes (and this machine runs PostgreSQL with autovacuum off:
+    docs/benchmarks.md)."""
     script = pgbench_script(env, data)
     save_script("offer_use", script)
-    ours, baseline, start, cpu = [], [], 0, 0.0
+    warm = wrk(f"{server.base_url}/", lua=use_lua(data), connections=connections, duration=3, headers=headers(data))
+    pgbench(database_url, script, clients=connections, duration=3)
+    settle(database_url)
+    ours, baseline, start, cpu = [], [], warm.requests + connections, 0.0
     for _ in range(rounds):
         lua = use_lua(data, start=start)
         workers = server.worker_pids()

@@ -8,6 +8,7 @@ class LoyaltyConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
+        from loyalty import checks  # noqa: F401  (registers the database checks)
         from loyalty.api import auth_cache
         from loyalty.models import ClientToken, LoyaltyClub
 

@@ -7,6 +7,7 @@ broker that keeps its queue in files. DATABASE_URL and CELERY_BROKER_URL switch 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -82,7 +83,16 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # JIT off: the offer list's annotations push the planner's cost estimates over the JIT threshold, and
     # compiling then costs 100-250 ms per query to save microseconds (an OLTP workload never gains from it).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # plan_cache_mode (DATABASE_PLAN_CACHE_MODE): how PostgreSQL plans the prepared statements below. `auto`
+    # (its default) keeps one generic plan per statement once it costs no more than fresh ones; it is replanned
+    # when ANALYZE changes the statistics, so it needs autovacuum on (check loyalty.W001 warns when it is
+    # off). `force_custom_plan` plans every execution with its values: no stale plan, more database CPU.
+    plan_cache_mode = env.str("DATABASE_PLAN_CACHE_MODE", default="auto")
+    if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
+        raise ImproperlyConfigured(
+            f"DATABASE_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, not {plan_cache_mode!r}"
+        )
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c jit=off -c plan_cache_mode={plan_cache_mode}"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # The same backend, with a health check that looks at the socket instead of running `SELECT 1`.
