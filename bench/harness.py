@@ -123,6 +123,10 @@ class Gunicorn:
             self.proc.wait(timeout=30)
             self.log.close()
 
+    def workers_cpu_seconds(self) -> float:
+        """CPU time of the workers so far, those replaced since included (see `children_cpu_seconds`)."""
+        return children_cpu_seconds(self.proc.pid)
+
     def worker_pids(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
@@ -392,21 +396,39 @@ def prepared(database: str, *scenarios: str, reuse: bool = False) -> tuple[str, 
     return url, env, data
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (index 1 = parent pid), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time consumed so far by these processes (from /proc/<pid>/stat)."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # a worker was replaced (max_requests)
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(parent: int) -> float:
+    """CPU time of every child `parent` has had: the live ones' own, plus what the kernel added to the
+    parent's cutime/cstime for those it reaped. Unlike a sum over a list of pids, it does not go back when a
+    child exits during the measurement (a gunicorn worker replaced after max_requests, a PostgreSQL backend
+    whose connection closed)."""
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
+    fields = _stat(parent)
+    reaped = int(fields[13]) + int(fields[14]) if fields is not None else 0  # cutime, cstime
+    return cpu_seconds([int(p) for p in out.split()]) + reaped / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL process so far (backends of all databases: noisy on a shared machine)."""
     out = subprocess.run(["pgrep", "-f", "^postgres"], capture_output=True, text=True).stdout
-    return cpu_seconds([int(p) for p in out.split()])
+    children = [int(p) for p in out.split()]
+    postmasters = {int(fields[1]) for fields in map(_stat, children) if fields is not None}
+    return sum(children_cpu_seconds(pid) for pid in postmasters - set(children))

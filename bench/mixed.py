@@ -20,7 +20,6 @@ from bench.harness import (
     HEADERS,
     Gunicorn,
     Row,
-    cpu_seconds,
     lua_list,
     postgres_cpu_seconds,
     prepared,
@@ -74,10 +73,9 @@ end
 
 def measure(server: Gunicorn, data: dict, *, duration: int, connections: int) -> dict:
     headers = {**HEADERS, "X-Client-Authorization": data["token"], "Content-Type": "application/json"}
-    workers = server.worker_pids()
-    cpu, pg = -cpu_seconds(workers), -postgres_cpu_seconds()
+    cpu, pg = -server.workers_cpu_seconds(), -postgres_cpu_seconds()
     load = wrk(f"{server.base_url}/", lua=mixed_lua(data), connections=connections, duration=duration, headers=headers)
-    cpu, pg = cpu + cpu_seconds(workers), pg + postgres_cpu_seconds()
+    cpu, pg = cpu + server.workers_cpu_seconds(), pg + postgres_cpu_seconds()
     return {
         "load": load,
         "rss": [rss_mb(pid) for pid in server.worker_pids()],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import HEADERS, Gunicorn, Row, combine, cpu_seconds, prepared, print_table, wrk
+from bench.harness import HEADERS, Gunicorn, Row, combine, prepared, print_table, wrk
 
 TARGET_RPS_RATIO = 0.5
 TARGET_P99_RATIO = 2.0
@@ -26,10 +26,9 @@ def measure(server: Gunicorn, data: dict, *, duration: int, connections: int, ro
     ours, bare, cpu = [], [], {"ours": 0.0, "bare": 0.0}
     for _ in range(rounds):
         for label, url, out, extra in (("ours", ours_url, ours, headers), ("bare", bare_url, bare, None)):
-            workers = server.worker_pids()
-            cpu[label] -= cpu_seconds(workers)
+            cpu[label] -= server.workers_cpu_seconds()
             out.append(wrk(url, connections=connections, duration=duration // rounds, headers=extra))
-            cpu[label] += cpu_seconds(workers)
+            cpu[label] += server.workers_cpu_seconds()
     ours, bare = combine(ours), combine(bare)
     return {
         "ours": ours,

@@ -17,7 +17,6 @@ from bench.harness import (
     Gunicorn,
     Row,
     combine,
-    cpu_seconds,
     pgbench,
     prepared,
     print_table,
@@ -91,8 +90,7 @@ def measure(
     ours, baseline, start, cpu = [], [], warm.requests + connections, 0.0
     for _ in range(rounds):
         lua = use_lua(data, start=start)
-        workers = server.worker_pids()
-        cpu -= cpu_seconds(workers)
+        cpu -= server.workers_cpu_seconds()
         ours.append(
             wrk(
                 f"{server.base_url}/",
@@ -102,7 +100,7 @@ def measure(
                 headers=headers(data),
             )
         )
-        cpu += cpu_seconds(workers)
+        cpu += server.workers_cpu_seconds()
         start += ours[-1].requests + connections
         baseline.append(pgbench(database_url, script, clients=connections, duration=duration // rounds))
     ours = combine(ours)
