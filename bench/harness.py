@@ -319,22 +319,21 @@ def seed(env: dict[str, str], scenario: str, *args: str) -> dict:
     return json.loads(line.removeprefix("BENCHDATA "))
 
 
-def vacuum_analyze(database_url: str) -> None:
-    """Fresh statistics and visibility maps after bulk loads, as autovacuum would give a live database."""
+def vacuum_analyze(database_url: str, *, checkpoint: bool = False) -> None:
+    """Fresh statistics and visibility maps after bulk loads, as autovacuum would give a live database; with
+    `checkpoint`, the dirty pages written out too."""
     import psycopg
 
     with psycopg.connect(database_url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+        if checkpoint:
+            conn.execute("CHECKPOINT")
 
 
 def settle(database_url: str) -> None:
     """VACUUM ANALYZE and a CHECKPOINT: the maintenance a burst of writes leaves behind, done before the
     next measurement instead of during it."""
-    vacuum_analyze(database_url)
-    import psycopg
-
-    with psycopg.connect(database_url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
+    vacuum_analyze(database_url, checkpoint=True)
 
 
 def lua_list(values) -> str:
