@@ -141,6 +141,7 @@ class LoadResult:
     p99_ms: float
     statuses: dict[str, int] = field(default_factory=dict)
     socket_errors: int = 0
+    numbered: int = 0  # request numbers a script that counts them in `k` may have used (k_max × threads)
 
 
 _WRK_REPORTER = r"""
@@ -162,12 +163,17 @@ function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
     for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
   end
+  local k_max = 0  -- scripts that number their requests per thread keep the count in a global `k`
+  for _, thread in ipairs(threads) do
+    local k = thread:get("k")
+    if type(k) == "number" and k > k_max then k_max = k end
+  end
   local e = summary.errors
   io.write(string.format(
     'WRKSTATS {"requests": %d, "us": %d, "p50_us": %d, "p99_us": %d, "2xx": %d, "3xx": %d, "4xx": %d, ' ..
-    '"5xx": %d, "422": %d, "422match": %d, "socket_errors": %d}\n',
+    '"5xx": %d, "422": %d, "422match": %d, "socket_errors": %d, "k_max": %d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), t.s2, t.s3, t.s4,
-    t.s5, t.s422, t.s422match, e.connect + e.read + e.write + e.timeout))
+    t.s5, t.s422, t.s422match, e.connect + e.read + e.write + e.timeout, k_max))
 end
 """
 
@@ -221,6 +227,7 @@ def wrk(
         p99_ms=stats["p99_us"] / 1000,
         statuses={k: stats[k] for k in ("2xx", "3xx", "4xx", "5xx", "422", "422match")},
         socket_errors=stats["socket_errors"],
+        numbered=stats["k_max"] * thread_count,
     )
 
 
@@ -237,6 +244,7 @@ def combine(results: list[LoadResult]) -> LoadResult:
         p99_ms=max(r.p99_ms for r in results),
         statuses={k: sum(r.statuses[k] for r in results) for k in results[0].statuses},
         socket_errors=sum(r.socket_errors for r in results),
+        numbered=sum(r.numbered for r in results),
     )
 
 

@@ -29,7 +29,7 @@ def measure(server: Gunicorn, env: dict, database_url: str, data: dict, *, durat
     while spent < limit:
         lua = offer_use.use_lua({**data, "offer_ids": [hot]}, start=start) + 'expect_422 = "Global limit exceeded"\n'
         slices.append(wrk(f"{server.base_url}/", lua=lua, connections=CONNECTIONS, duration=duration, headers=headers))
-        start, spent = start + slices[-1].requests + CONNECTIONS, spent + duration
+        start, spent = start + slices[-1].numbered, spent + duration
         if _database_facts(database_url, hot)["uses_count"] >= STOCK and slices[-1].statuses["2xx"] == 0:
             break
     return {"load": combine(slices), **_database_facts(database_url, hot)}

@@ -35,7 +35,7 @@ def use_lua(data: dict, *, start: int = 0) -> str:
     return f"""
 local first, count, start = {members["first"]}, {members["count"]}, {start}
 local offers = {{{", ".join(map(str, data["offer_ids"]))}}}
-local k = 0
+k = 0  -- global: the reporter reads how far each thread got (LoadResult.numbered)
 function request()
   local i = start + k * thread_count + thread_index
   k = k + 1
@@ -87,7 +87,7 @@ def measure(
     warm = wrk(f"{server.base_url}/", lua=use_lua(data), connections=connections, duration=3, headers=headers(data))
     pgbench(database_url, script, clients=connections, duration=3)
     settle(database_url)
-    ours, baseline, start, cpu = [], [], warm.requests + connections, 0.0
+    ours, baseline, start, cpu = [], [], warm.numbered, 0.0
     for _ in range(rounds):
         lua = use_lua(data, start=start)
         cpu -= server.workers_cpu_seconds()
@@ -101,7 +101,7 @@ def measure(
             )
         )
         cpu += server.workers_cpu_seconds()
-        start += ours[-1].requests + connections
+        start += ours[-1].numbered
         baseline.append(pgbench(database_url, script, clients=connections, duration=duration // rounds))
     ours = combine(ours)
     return {"ours": ours, "baseline": sum(baseline) / len(baseline), "cpu_ms": 1000 * cpu / ours.requests}
