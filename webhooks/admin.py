@@ -4,7 +4,7 @@ message, on creation); outbox events, deliveries and attempts are a read-only lo
 from django import forms
 from django.contrib import admin, messages
 
-from webhooks import services
+from webhooks import egress, services
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
 
@@ -20,6 +20,11 @@ class WebhookEndpointForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if not url.lower().startswith(("http://", "https://")):
             raise forms.ValidationError("Only http and https URLs are supported.")
+        if egress.url_host_refused(url):
+            raise forms.ValidationError(
+                "This host is inside the network; deliveries go to public addresses only "
+                "(WEBHOOK_ALLOW_PRIVATE_URLS allows others)."
+            )
         return url
 
     def clean_events(self):

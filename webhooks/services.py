@@ -17,7 +17,6 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -28,6 +27,7 @@ from loyalty.api.formats import format_datetime
 from loyalty.models import LoyaltyClub
 from loyalty.prepared import PreparedLookup
 from loyalty.secrets import new_secret
+from webhooks import egress
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
 logger = logging.getLogger("webhooks")
@@ -268,14 +268,17 @@ def delivery_claim_next(*, now: datetime | None = None) -> tuple[int, uuid.UUID]
 def _post(*, url: str, body: bytes, headers: dict) -> tuple[int | None, str, str]:
     """(status code or None, error, first KiB of the response)."""
     try:
-        with requests.post(
-            url,
-            data=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
+        with (
+            egress.session() as session,
+            session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
             excerpt = response.raw.read(1000, decode_content=True).decode("utf-8", "replace")
             error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
             return response.status_code, error, excerpt

@@ -243,6 +243,8 @@ IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=300)
 
 # --- Webhooks (SPEC §10.2) ------------------------------------------------------------------------
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Deliveries connect to public addresses only (webhooks/egress.py); on for receivers inside the network.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 # Retry n waits min(base * 2**(n-1), max) after a failed attempt, until WEBHOOK_RETRY_WINDOW_SECONDS
 # after the event; then the delivery is given up (state "failed").
 WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=30.0)

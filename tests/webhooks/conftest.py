@@ -42,7 +42,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver listens on 127.0.0.1 (see test_egress.py)
     state: Receiver
 
     class Handler(BaseHTTPRequestHandler):

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from loyalty.api.formats import format_datetime
 from loyalty.api.params import StrictBooleanField, StrictCharField, page_no_field, param_error, per_page_field
 from loyalty.api.serializers import PaginationInfoSerializer
+from webhooks import egress
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from webhooks.services import EVENT_TYPES
 
@@ -24,6 +25,8 @@ def validate_webhook_url(value: str) -> str:
         valid = False
     if not valid:
         raise param_error("invalid", format="http or https URL")
+    if egress.url_host_refused(value):  # deliveries would be refused: say so now (webhooks/egress.py)
+        raise param_error("invalid", format="http or https URL of a public host")
     return value
 
 
