@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 
 from loyalty.models import JobRun
 from offers.birthday import offers_grant_birthday
@@ -167,3 +168,24 @@ def test_concurrent_runs_grant_each_member_each_offer_exactly_once():
     assert sum(r.granted for r in results) == 24
     assert sorted(granted()) == sorted((o.pk, m.pk) for o in offers for m in members)
     assert [Offer.objects.get(pk=o.pk).grants_count for o in offers] == [12, 12]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the index exists on PostgreSQL only")
+def test_the_day_s_birthday_members_are_found_through_the_birthday_index(club):
+    """The query the job runs matches the expression index of migration loyalty 0006 (when PostgreSQL may
+    not scan the table, it must still find a plan: that plan is the index)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from offers.birthday import birthday_member_ids
+
+    born = MemberFactory(club=club, birthday=date(1990, 2, 28))
+    MemberFactory(club=club, birthday=date(1990, 3, 1))
+    with CaptureQueriesContext(connection) as queries:
+        found = birthday_member_ids(club=club, local_day=date(2027, 2, 28))  # 28 and 29 February
+    assert found == [born.pk]
+    [query] = queries.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + query["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "member_club_birthday_md" in plan, plan
