@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
-from loyalty.db.arrays import pg_array
+from loyalty.db.arrays import pg_array, update_from_values
 from loyalty.models import LoyaltyClub
 from rewards import events
 from rewards.models import Allocation, Lot, Membership, Transaction
@@ -152,7 +152,7 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
         tx_of_lot = _write_expirations_postgresql(expiring)
     else:
         tx_of_lot = _write_expirations_portable(expiring)
-    _update_from_values(
+    update_from_values(
         table=Transaction._meta.db_table,
         assignment="expired_at = v.column2",
         rows=markers,
@@ -174,7 +174,7 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
                 {"points": points, "transaction_ids": [tx_id for tx_id, _ in expired], "balance": membership.balance},
             )
         )
-    _update_from_values(
+    update_from_values(
         table=Membership._meta.db_table,
         assignment="balance = {table}.balance - v.column2",
         rows=debits,
@@ -237,29 +237,3 @@ def _write_expirations_postgresql(expiring: list[tuple]) -> dict[int, int]:
             [lot_ids],
         )
     return tx_of_lot
-
-
-def _update_from_values(*, table: str, assignment: str, rows: list[tuple], types: tuple[str, str]) -> None:
-    """`UPDATE table SET <assignment> FROM <rows as v(column1, column2)> WHERE table.id = v.column1`: one
-    statement for a whole batch. On PostgreSQL the rows come as two array parameters (`unnest`, with the
-    two SQL `types`), so the statement is the same for every batch size; elsewhere as VALUES. (Django's
-    `bulk_update` builds a CASE with one branch per row in Python, which cost more than everything else in
-    a batch of 1000 lots.)"""
-    if not rows:
-        return
-    if connection.vendor == "postgresql":
-        first, second = zip(*rows, strict=True)
-        source = f"unnest(%s::{types[0]}[], %s::{types[1]}[]) AS v(column1, column2)"
-        params = [pg_array(first), pg_array(second)]
-    else:
-        source = f"(VALUES {', '.join(['(%s, %s)'] * len(rows))}) AS v"
-        params = [
-            connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-            for row in rows
-            for value in row
-        ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignment.format(table=table)} FROM {source} WHERE {table}.id = v.column1",
-            params,
-        )

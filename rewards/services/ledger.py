@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from loyalty.db.arrays import update_from_values
 from loyalty.exceptions import DomainError, NotParticipating
 from loyalty.models import Member
 from loyalty.prepared import PreparedLookup
@@ -190,7 +191,12 @@ def draw(
         .values_list("id", "remaining")
     )
     Allocation.objects.bulk_create([Allocation(transaction=tx, lot_id=lot_id, points=take) for lot_id, take in plan])
-    Lot.objects.bulk_update([Lot(pk=lot_id, remaining=locked[lot_id] - take) for lot_id, take in plan], ["remaining"])
+    update_from_values(
+        table=Lot._meta.db_table,
+        assignment="remaining = v.column2",
+        rows=[(lot_id, locked[lot_id] - take) for lot_id, take in plan],
+        types=("bigint", "integer"),
+    )
     return plan
 
 

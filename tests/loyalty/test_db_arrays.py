@@ -36,3 +36,32 @@ def test_postgresql_reads_back_the_same_values():
         got_ids, got_moments = cursor.fetchone()
     assert got_ids == ids
     assert got_moments == moments
+
+
+@pytest.mark.django_db
+def test_update_from_values_sets_each_row_its_own_value_and_leaves_the_others():
+    """One statement for any number of rows, on either database: integers and aware datetimes."""
+    from loyalty.db.arrays import update_from_values
+    from loyalty.models import Member
+    from rewards.models import Membership
+    from tests.factories import MemberFactory
+
+    members = MemberFactory.create_batch(3)
+    memberships = [Membership.objects.create(member=m, balance=10) for m in members]
+    update_from_values(
+        table=Membership._meta.db_table,
+        assignment="balance = {table}.balance - v.column2",
+        rows=[(memberships[0].id, 3), (memberships[2].id, 10)],
+        types=("bigint", "integer"),
+    )
+    assert [Membership.objects.get(pk=m.pk).balance for m in memberships] == [7, 10, 0]
+
+    until = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+    update_from_values(
+        table=Member._meta.db_table,
+        assignment="banned_until = v.column2",
+        rows=[(members[1].id, until)],
+        types=("bigint", "timestamptz"),
+    )
+    assert [Member.objects.get(pk=m.pk).banned_until for m in members] == [None, until, None]
+    update_from_values(table=Member._meta.db_table, assignment="banned_until = v.column2", rows=[], types=("", ""))
