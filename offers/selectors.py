@@ -536,11 +536,11 @@ _S_PERIOD_STARTS = {timespan: period_start(timespan, now=_S_NOW, tz=UTC) for tim
 class _UsageQuery:
     sql: str
     params: tuple
+    names: tuple[str, ...]  # of the columns, in order (as Django's ValuesIterable names them)
     converters: Converters
 
 
 _usage_queries: dict[tuple[str, bool], _UsageQuery] = {}
-_usage_names: dict[str, tuple[str, ...]] = {}
 
 
 def _usage_query(kind: str, *, guest: bool) -> _UsageQuery:
@@ -559,6 +559,7 @@ def _usage_query(kind: str, *, guest: bool) -> _UsageQuery:
     query = _UsageQuery(
         sql=sql,
         params=tuple(params),
+        names=tuple(qs.query.selected),  # a .values() query's columns in SQL order, as ValuesIterable names them
         converters=fast_json_converters(compiler.get_converters([expression for expression, _, _ in compiler.select])),
     )
     _usage_queries[(kind, guest)] = query
@@ -600,10 +601,8 @@ def _usage_rows(
     ]
     with connection.cursor() as cursor:
         cursor.execute(query.sql, params)
-        names = _usage_names.get(query.sql)
-        if names is None:  # the SQL names each column `AS "<field>"`: read them once from a result
-            names = _usage_names[query.sql] = tuple(column.name for column in cursor.description)
         rows = cursor.fetchall()
+    names = query.names
     return [dict(zip(names, row, strict=True)) for row in rows_convert(rows, query.converters, connection)]
 
 
