@@ -435,7 +435,8 @@ def children_cpu_seconds(parent: int) -> float:
 
 def postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL process so far (backends of all databases: noisy on a shared machine)."""
-    out = subprocess.run(["pgrep", "-f", "^postgres"], capture_output=True, text=True).stdout
-    children = [int(p) for p in out.split()]
-    postmasters = {int(fields[1]) for fields in map(_stat, children) if fields is not None}
-    return sum(children_cpu_seconds(pid) for pid in postmasters - set(children))
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout  # by process name
+    processes = {int(p) for p in out.split()}
+    parents = {pid: int(fields[1]) for pid in processes if (fields := _stat(pid)) is not None}
+    postmasters = [pid for pid, parent in parents.items() if parent not in processes]  # however it was started
+    return sum(children_cpu_seconds(pid) for pid in postmasters)

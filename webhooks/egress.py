@@ -8,13 +8,14 @@ answer that changes between a check and the connection (rebinding) cannot slip a
 TLS still verifies the certificate against the host name. Refused connections are failed attempts like
 any other (retried with backoff, then given up), with the reason in the attempt's error.
 
-Through an egress proxy (`HTTPS_PROXY` / `HTTP_PROXY` in the worker's environment) the proxy makes the
-connection and is the guard: requests then uses its proxy pools, not these.
+Through an egress proxy (`WEBHOOK_PROXY_URL`) the proxy makes the connection and is the guard: requests
+then uses its proxy pools, not these. The environment's proxy variables are ignored.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from urllib.parse import urlsplit
 
@@ -26,16 +27,47 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import create_connection
 
+logger = logging.getLogger("webhooks")
+
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
+
+
+# IPv6 prefixes whose last 32 bits are an IPv4 address a packet may end up at: IPv4-compatible (deprecated),
+# IPv4-mapped, SIIT-translated and the well-known NAT64 prefix. The IPv4 address decides.
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(prefix) for prefix in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
 
 
 def address_is_public(address: str) -> bool:
     """A globally routable unicast address: not private, loopback, link-local (cloud metadata services),
-    shared (100.64/10), reserved, unspecified or multicast. IPv4-mapped IPv6 addresses count as their IPv4."""
+    shared (100.64/10), reserved, site-local, unspecified or multicast. An IPv6 address carrying an IPv4
+    one (mapped, compatible, NAT64, 6to4) is judged by that IPv4 address; local-use NAT64 (64:ff9b:1::/48)
+    and Teredo are refused, as their IPv4 side cannot be vetted."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone index ("fe80::1%eth0") is not the address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in ipaddress.ip_network("64:ff9b:1::/48") or ip.teredo is not None:
+            return False
+        if ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif any(ip in prefix for prefix in _EMBEDDING_IPV4):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def _literal_address(host: str) -> str | None:
+    """The address a URL's host names without DNS, in any spelling the resolver accepts for IPv4
+    (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`), or None for a name."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def url_host_refused(url: str) -> bool:
@@ -46,10 +78,8 @@ def url_host_refused(url: str) -> bool:
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if host in LOCAL_NAMES or host.endswith(".localhost"):
         return True
-    try:
-        return not address_is_public(host)
-    except ValueError:  # a name, not an address
-        return False
+    address = _literal_address(host)
+    return address is not None and not address_is_public(address)
 
 
 class _PublicOnlyConnection:
@@ -69,13 +99,16 @@ class _PublicOnlyConnection:
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
         refused = [address for address in addresses if not address_is_public(address)]
         if refused or not addresses:
+            # The addresses go to the server's log only: the delivery log is read through the API by whoever
+            # registered the URL, and must not answer what internal names resolve to.
+            logger.warning("webhook delivery refused: %s resolves to %s", self.host, ", ".join(refused))
             raise NewConnectionError(
                 self,
-                f"Refused: {self.host} resolves to a non-public address ({', '.join(refused)}); "
-                "set WEBHOOK_ALLOW_PRIVATE_URLS to deliver inside the network",
+                f"Refused: {self.host} resolves to a non-public address "
+                "(WEBHOOK_ALLOW_PRIVATE_URLS allows deliveries inside the network)",
             )
         error: OSError | None = None
-        for address in addresses:
+        for address in addresses:  # as urllib3 does: each address in turn, the last error if none answers
             try:
                 return create_connection(
                     (address, self.port),
@@ -83,12 +116,12 @@ class _PublicOnlyConnection:
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
-            except TimeoutError as exc:
-                raise ConnectTimeoutError(
-                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
-                ) from exc
             except OSError as exc:
                 error = exc
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from error
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
 
 
@@ -120,8 +153,13 @@ class PublicOnlyAdapter(HTTPAdapter):
 
 
 def session() -> requests.Session:
-    """A session for one delivery: public addresses only unless WEBHOOK_ALLOW_PRIVATE_URLS."""
+    """A session for one delivery: public addresses only unless WEBHOOK_ALLOW_PRIVATE_URLS; through
+    WEBHOOK_PROXY_URL when set. Nothing comes from the environment (`trust_env` off): no proxy variable
+    silently replaces the guard, and no ~/.netrc credentials go to a host a client registered."""
     session = requests.Session()
+    session.trust_env = False
+    if settings.WEBHOOK_PROXY_URL:
+        session.proxies = {"http": settings.WEBHOOK_PROXY_URL, "https": settings.WEBHOOK_PROXY_URL}
     if not settings.WEBHOOK_ALLOW_PRIVATE_URLS:
         adapter = PublicOnlyAdapter()
         session.mount("http://", adapter)

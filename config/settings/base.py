@@ -83,16 +83,19 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     # JIT off: the offer list's annotations push the planner's cost estimates over the JIT threshold, and
     # compiling then costs 100-250 ms per query to save microseconds (an OLTP workload never gains from it).
-    # plan_cache_mode (DATABASE_PLAN_CACHE_MODE): how PostgreSQL plans the prepared statements below. `auto`
-    # (its default) keeps one generic plan per statement once it costs no more than fresh ones; it is replanned
-    # when ANALYZE changes the statistics, so it needs autovacuum on (check loyalty.W001 warns when it is
-    # off). `force_custom_plan` plans every execution with its values: no stale plan, more database CPU.
-    plan_cache_mode = env.str("DATABASE_PLAN_CACHE_MODE", default="auto")
-    if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # DATABASE_PLAN_CACHE_MODE, when set, is the session's plan_cache_mode: how PostgreSQL plans the prepared
+    # statements below. Unset, the server's own setting stands (`auto` unless a DBA chose otherwise): one
+    # generic plan per statement once it costs no more than fresh ones, replanned when ANALYZE changes the
+    # statistics or the connection is replaced; check loyalty.W001 warns when autovacuum cannot do that.
+    # `force_custom_plan` plans every execution with its values: no stale plan, more database CPU.
+    plan_cache_mode = env.str("DATABASE_PLAN_CACHE_MODE", default="")
+    if plan_cache_mode not in ("", "auto", "force_custom_plan", "force_generic_plan"):
         raise ImproperlyConfigured(
             f"DATABASE_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, not {plan_cache_mode!r}"
         )
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c jit=off -c plan_cache_mode={plan_cache_mode}"
+    if plan_cache_mode:
+        DATABASES["default"]["OPTIONS"]["options"] += f" -c plan_cache_mode={plan_cache_mode}"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # The same backend, with a health check that looks at the socket instead of running `SELECT 1`.
@@ -245,6 +248,8 @@ IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=300)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Deliveries connect to public addresses only (webhooks/egress.py); on for receivers inside the network.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# An egress proxy for deliveries (http://host:port); the environment's proxy variables are not used.
+WEBHOOK_PROXY_URL = env.str("WEBHOOK_PROXY_URL", default="")
 # Retry n waits min(base * 2**(n-1), max) after a failed attempt, until WEBHOOK_RETRY_WINDOW_SECONDS
 # after the event; then the delivery is given up (state "failed").
 WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", default=30.0)

@@ -14,17 +14,22 @@ INDEX = "member_club_birthday_md"
 def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {INDEX} ON loyalty_member "
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} ON loyalty_member "
             "(club_id, EXTRACT(MONTH FROM birthday), EXTRACT(DAY FROM birthday))"
         )
 
 
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
 
 
 class Migration(migrations.Migration):
+    # CONCURRENTLY: members stay writable while a large table is indexed; it cannot run in a transaction.
+    # Should it fail half-way, drop the INVALID index it leaves (DROP INDEX member_club_birthday_md) and migrate
+    # again.
+    atomic = False
+
     dependencies = [("loyalty", "0005_member_oauth_token_names")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
