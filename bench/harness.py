@@ -128,8 +128,7 @@ class Gunicorn:
         return children_cpu_seconds(self.proc.pid)
 
     def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
+        return _children(self.proc.pid)
 
 
 @dataclass
@@ -160,11 +159,9 @@ function response(status, headers, body)
 end
 function done(summary, latency, requests)
   local t = {s2=0, s3=0, s4=0, s5=0, s422=0, s422match=0}
-  for _, thread in ipairs(threads) do
-    for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
-  end
   local k_max = 0  -- scripts that number their requests per thread keep the count in a global `k`
   for _, thread in ipairs(threads) do
+    for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
     local k = thread:get("k")
     if type(k) == "number" and k > k_max then k_max = k end
   end
@@ -427,10 +424,14 @@ def children_cpu_seconds(parent: int) -> float:
     parent's cutime/cstime for those it reaped. Unlike a sum over a list of pids, it does not go back when a
     child exits during the measurement (a gunicorn worker replaced after max_requests, a PostgreSQL backend
     whose connection closed)."""
-    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
     fields = _stat(parent)
     reaped = int(fields[13]) + int(fields[14]) if fields is not None else 0  # cutime, cstime
-    return cpu_seconds([int(p) for p in out.split()]) + reaped / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(_children(parent)) + reaped / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
 
 
 def postgres_cpu_seconds() -> float:
