@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from backoffice.member_overview import member_overview
+from kit.errors import DomainError
 from loyalty.admin import MemberAdmin as CoreMemberAdmin
-from loyalty.exceptions import DomainError
 from loyalty.models import LoyaltyClub, Member, MemberGroup
 from offers import services as offers_services
 from offers.models import GRANT_TYPES, Offer, OfferStatus

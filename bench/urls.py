@@ -53,7 +53,7 @@ def bare_offers(request, club_id: int):
 
 
 urlpatterns = [path("bench/bare/offers/<int:club_id>", bare_offers), *product_urlpatterns]
-handler400 = "loyalty.api.exceptions.json_bad_request"
-handler403 = "loyalty.api.exceptions.json_permission_denied"
-handler404 = "loyalty.api.exceptions.json_not_found"
-handler500 = "loyalty.api.exceptions.json_server_error"
+handler400 = "kit.api.exceptions.json_bad_request"
+handler403 = "kit.api.exceptions.json_permission_denied"
+handler404 = "kit.api.exceptions.json_not_found"
+handler500 = "kit.api.exceptions.json_server_error"

@@ -28,7 +28,7 @@ urlpatterns = [
     path("v3/<slug:lc>/", include(club_patterns)),
 ]
 
-handler400 = "loyalty.api.exceptions.json_bad_request"
-handler403 = "loyalty.api.exceptions.json_permission_denied"
-handler404 = "loyalty.api.exceptions.json_not_found"
-handler500 = "loyalty.api.exceptions.json_server_error"
+handler400 = "kit.api.exceptions.json_bad_request"
+handler403 = "kit.api.exceptions.json_permission_denied"
+handler404 = "kit.api.exceptions.json_not_found"
+handler500 = "kit.api.exceptions.json_server_error"

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from loyalty import admin_jobs, members, oauth, services  # noqa: F401  (admin_jobs registers the job status view)
+from loyalty import members, oauth, services
 from loyalty.admin_forms import ClientTokenAdminForm
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup
 

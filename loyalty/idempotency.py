@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.api.params import message_for
-from loyalty.exceptions import BusinessRuleError, Conflict, InvalidParameters
+from kit.errors import BusinessRuleError, Conflict, InvalidParameters
+from kit.messages import message_for
 from loyalty.models import ClientToken, IdempotencyKey
 
 HEADER = "Idempotency-Key"

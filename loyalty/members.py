@@ -20,9 +20,9 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from kit.errors import InvalidParameters, ResourceNotFound
+from kit.messages import message_for
 from loyalty import signals
-from loyalty.api.params import message_for
-from loyalty.exceptions import InvalidParameters, ResourceNotFound
 from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
 from loyalty.oauth import oauth_member_tokens_revoke
 from webhooks.services import event_emit

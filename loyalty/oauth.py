@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from kit.errors import MemberCredentialsInvalid, RefreshTokenInvalid
 from loyalty import selectors
-from loyalty.exceptions import MemberCredentialsInvalid, RefreshTokenInvalid
 from loyalty.models import LoyaltyClub, Member, MemberOAuthToken
 from loyalty.secrets import digest, new_secret
 

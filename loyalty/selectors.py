@@ -8,9 +8,9 @@ from datetime import datetime
 from django.db.models import Count, Q
 from django.db.models.functions import Lower
 
-from loyalty.exceptions import ResourceNotFound
+from kit.errors import ResourceNotFound
+from kit.prepared import PreparedLookup
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup, MemberGroupMembership, MemberOAuthToken
-from loyalty.prepared import PreparedLookup
 from loyalty.secrets import digest
 
 
@@ -50,7 +50,7 @@ _live_access_token = PreparedLookup(
 
 def member_access_token_find(*, secret: str, club: LoyaltyClub, now: datetime) -> MemberOAuthToken | None:
     """A live access token of this club (not revoked, not expired), with its member (`token.member` loaded):
-    one prepared query (see loyalty.prepared) joining the member, as `select_related` would."""
+    one prepared query (see kit.prepared) joining the member, as `select_related` would."""
     rows = _live_access_token.rows(digest_str=digest(secret), club_id=club.pk, now=now)
     if not rows:
         return None
@@ -69,7 +69,7 @@ def member_ensure_not_banned(*, member: Member, now: datetime | None = None) -> 
     """467 `Member is banned!` with `banned_until` while now < banned_until."""
     from django.utils import timezone
 
-    from loyalty.exceptions import MemberBanned
+    from kit.errors import MemberBanned
 
     if member.banned_until is not None and (now or timezone.now()) < member.banned_until:
         raise MemberBanned(member.banned_until)

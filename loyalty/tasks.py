@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from kit.jobs import job_run
 from loyalty.idempotency import idempotency_keys_purge as _idempotency_keys_purge
-from loyalty.jobs import job_run
 
 
 @shared_task(name="loyalty.tasks.idempotency_keys_purge")

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from loyalty.exceptions import DomainError
+from kit.errors import DomainError
 from loyalty.models import MemberGroup
 from offers import images
 from offers import management_services as services

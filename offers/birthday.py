@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from loyalty.exceptions import DomainError
+from kit.errors import DomainError
 from loyalty.models import LoyaltyClub, Member
 from offers.models import BirthdayGrant, Offer, OfferGrant, OfferStatus, OfferType
 from offers.services import offer_grant

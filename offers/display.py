@@ -15,7 +15,7 @@ from jsonpath_ng.ext import parse as jsonpath_parse
 from jsonpath_ng.ext.filter import Filter
 from rest_framework import serializers
 
-from loyalty.api.params import Code, message_for
+from kit.messages import Code, message_for
 
 SCHEMA_NAMES = ("list", "details")
 FIELD_NAMES = ("header", "body", "caption")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty.exceptions import BusinessRuleError, ResourceNotFound
+from kit.errors import BusinessRuleError, ResourceNotFound
 
 
 class OfferNotFound(ResourceNotFound):

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
 
-from loyalty.exceptions import ResourceNotFound
+from kit.errors import ResourceNotFound
 from loyalty.models import LoyaltyClub, MemberGroup
 from offers.exceptions import OfferNotFound
 from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferStore, OfferTag

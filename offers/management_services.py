@@ -20,8 +20,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from loyalty.api.params import message_for
-from loyalty.exceptions import InvalidParameters
+from kit.errors import InvalidParameters
+from kit.messages import message_for
 from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
 from offers.display import display_schemas_clean
 from offers.exceptions import NotGrantable
@@ -671,7 +671,7 @@ def offer_grant_members(
 def _emit_granted(*, offer: Offer, grants: list[OfferGrant], now: datetime, usable_until: datetime | None) -> None:
     """`offer.granted` for each grant, as `offer_grant` emits it. `event_emit` writes nothing (and answers
     None) when no endpoint of the club listens, which holds for the whole batch: one query then."""
-    from loyalty.api.formats import format_datetime
+    from kit.formats import format_datetime
     from webhooks import services as webhook_services
 
     for grant in grants:

@@ -37,10 +37,11 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.utils import timezone
 
-from loyalty.api.pagination import pagination_info
-from loyalty.db.arrays import pg_array
+from kit.db.arrays import pg_array
+from kit.pagination import pagination_info
+from kit.periods import period_start
+from kit.prepared import Converters, PreparedLookup, fast_json_converters, rows_convert
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
-from loyalty.prepared import Converters, PreparedLookup, fast_json_converters, rows_convert
 from offers.exceptions import OfferNotFound
 from offers.models import (
     GRANT_TYPES,
@@ -58,7 +59,6 @@ from offers.models import (
     Scope,
     Timespan,
 )
-from offers.periods import period_start
 from offers.texts import AllTexts, LocalizedText
 
 # --- Visibility -----------------------------------------------------------------------------------
@@ -449,7 +449,7 @@ def _unfiltered(filters: OfferListFilters) -> bool:
     )
 
 
-# The page-ids query of an unfiltered list, compiled once per (guest, order, languages): see loyalty.prepared.
+# The page-ids query of an unfiltered list, compiled once per (guest, order, languages): see kit.prepared.
 # Bounded, since the languages come from the request; past the bound a lookup is built for the request alone.
 _page_ids_lookups: dict[tuple, PreparedLookup] = {}
 

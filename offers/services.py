@@ -16,7 +16,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from loyalty.exceptions import DomainError
+from kit.errors import DomainError
+from kit.periods import period_start
 from loyalty.models import LoyaltyClub, Member
 from loyalty.secrets import constant_time_equals
 from loyalty.selectors import member_ensure_not_banned, member_in_group
@@ -45,7 +46,6 @@ from offers.models import (
     OfferUsage,
     Scope,
 )
-from offers.periods import period_start
 
 # --- The per-(offer, member) lock -----------------------------------------------------------------
 
@@ -393,7 +393,7 @@ def offer_events_record(*, club: LoyaltyClub, member: Member, kind: str, events:
 
 
 def _iso(value: datetime | None) -> str | None:
-    from loyalty.api.formats import format_datetime
+    from kit.formats import format_datetime
 
     return format_datetime(value)
 

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from loyalty.jobs import job_heartbeat, job_run
+from kit.jobs import job_heartbeat, job_run
 from loyalty.models import Member
 from offers import services
 from offers.birthday import offers_grant_birthday

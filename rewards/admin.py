@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from loyalty.exceptions import DomainError, InvalidParameters
+from kit.errors import DomainError, InvalidParameters
 from rewards import services
 from rewards.api.serializers import parse_levels_program
 from rewards.models import MAX_POINTS, Achievement, Membership, ProgramConfig, Reward, RewardPurchase, Transaction

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loyalty.exceptions import BusinessRuleError, NotAllowed, NotFound, NotParticipating, ResourceNotFound
+from kit.errors import BusinessRuleError, NotAllowed, NotFound, NotParticipating, ResourceNotFound
 
 __all__ = [
     "AchievementFrequencyLimitExceeded",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from loyalty.exceptions import DomainError
+from kit.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from loyalty.api.formats import format_datetime
+from kit.formats import format_datetime
 from rewards.models import Achievement, ProgramConfig, Reward, Transaction
 
 _UNSET: Any = object()

@@ -11,15 +11,15 @@ from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 
-from loyalty.api.formats import format_datetime
-from loyalty.api.pagination import pagination_info
-from loyalty.exceptions import NotParticipating, ResourceNotFound
+from kit.errors import NotParticipating, ResourceNotFound
+from kit.formats import format_datetime
+from kit.pagination import pagination_info
+from kit.periods import months_back
+from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub, Member
-from loyalty.prepared import PreparedLookup
 from rewards.exceptions import RewardNotFound
 from rewards.levels import level_for
 from rewards.models import Achievement, Allocation, Lot, Membership, Reward, RewardPurchase, Transaction
-from rewards.periods import months_back
 from rewards.presenters import TRANSACTION_ROW_FIELDS, transaction_row_to_json
 from rewards.services.expiration import ExpirationResult, due_lots
 from rewards.services.program import program_config_get

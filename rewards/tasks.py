@@ -16,7 +16,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from loyalty.jobs import job_heartbeat, job_run
+from kit.jobs import job_heartbeat, job_run
 from rewards.services import points_expire_due
 from rewards.services.expiration import due_lots
 from rewards.services.expiry_warnings import points_expiring_warn

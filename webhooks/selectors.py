@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from loyalty.exceptions import ResourceNotFound
+from kit.errors import ResourceNotFound
 from loyalty.models import LoyaltyClub
 from webhooks.models import Delivery, WebhookEndpoint
 

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from loyalty.api.formats import format_datetime
+from kit.formats import format_datetime
+from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub
-from loyalty.prepared import PreparedLookup
 from loyalty.secrets import new_secret
 from webhooks import egress
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
@@ -52,7 +52,7 @@ USER_AGENT = "loyalty-webhooks/1"
 # --- Outbox ---------------------------------------------------------------------------------------
 
 
-# Every write of the API emits an event: this lookup runs on each of them (see loyalty.prepared).
+# Every write of the API emits an event: this lookup runs on each of them (see kit.prepared).
 _active_endpoints = PreparedLookup(
     lambda p: WebhookEndpoint.objects.filter(club_id=p.club_id, active=True).order_by("id").values_list("id", "events")
 )

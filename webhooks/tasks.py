@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from loyalty.jobs import job_run
+from kit.jobs import job_run
 from webhooks import services
 
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from kit.periods import period_start
 from offers.models import GRANT_TYPES, OfferGrant, OfferStatus, OfferType, Scope
-from offers.periods import period_start as offer_period_start
 from rewards.levels import level_reached
 from rewards.models import Transaction
-from rewards.periods import period_start as achievement_period_start
 
 T = Transaction
 MSISDN_PREFIX = "4798"  # + six digits: the member's demo index (so re-runs find the demo members)
@@ -321,7 +320,7 @@ class MemberOffers:
         if past and at < max(past) + self.world.activation:
             return False
         if o.periodic_timespan:
-            start = offer_period_start(o.periodic_timespan, now=at, tz=self.world.tz)
+            start = period_start(o.periodic_timespan, now=at, tz=self.world.tz)
             if sum(1 for t in past if start <= t <= at) >= o.periodic_limit:
                 return False
         authorized = o.usage_authorization_token_required or rng.random() < 0.25
@@ -471,7 +470,7 @@ class Ledger:
         if rule.limit is not None and len(done) >= rule.limit:
             return False
         if rule.frequency_timespan:
-            start = achievement_period_start(timespan=rule.frequency_timespan, now=at, tz=self.world.tz)
+            start = period_start(rule.frequency_timespan, now=at, tz=self.world.tz)
             if sum(1 for d in done if d >= start) >= rule.frequency_limit:
                 return False
         done.append(at)

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "kit",
     "loyalty",
     "offers",
     "rewards",
@@ -99,7 +100,7 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # The same backend, with a health check that looks at the socket instead of running `SELECT 1`.
-        DATABASES["default"]["ENGINE"] = "loyalty.db.postgresql"
+        DATABASES["default"]["ENGINE"] = "kit.db.postgresql"
     # Server-side binding: parameters travel apart from the SQL, and a statement run 5 times on a connection
     # becomes a prepared statement, parsed and planned once (planning was half of PostgreSQL's time per request
     # in the mixed benchmark). Turn it off behind a pooler that cannot keep prepared statements (PgBouncer in
@@ -135,15 +136,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["loyalty.api.renderers.ContractJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.ContractJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["kit.api.renderers.ContractJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["kit.api.parsers.ContractJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "loyalty.api.exceptions.contract_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "loyalty.api.schema.ContractAutoSchema",
+    "EXCEPTION_HANDLER": "kit.api.exceptions.contract_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "kit.api.schema.ContractAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "loyalty.api.negotiation.JSONOnlyNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kit.api.negotiation.JSONOnlyNegotiation",
 }
 
 SPECTACULAR_SETTINGS = {

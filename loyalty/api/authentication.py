@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
+from kit.errors import ClientTokenInvalid, MemberTokenInvalid, MissingHeader, WrongHeader
 from loyalty import selectors
 from loyalty.api import auth_cache
-from loyalty.exceptions import ClientTokenInvalid, MemberTokenInvalid, MissingHeader, WrongHeader
 
 REQUIRED_HEADERS = ("X-Client-Authorization", "X-User-Agent", "X-Product-Name")
 

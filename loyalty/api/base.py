@@ -16,10 +16,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
-from loyalty import idempotency, selectors
-from loyalty.api.authentication import ClientTokenAuthentication, member_from_bearer
-from loyalty.api.throttling import rate_limit_check
-from loyalty.exceptions import (
+from kit.api.throttling import rate_limit_check
+from kit.errors import (
     REASON_PHRASES,
     BodyTooLarge,
     ClubNotFound,
@@ -27,6 +25,8 @@ from loyalty.exceptions import (
     OffersDisabled,
     RewardsDisabled,
 )
+from loyalty import idempotency, selectors
+from loyalty.api.authentication import ClientTokenAuthentication, member_from_bearer
 
 FEATURE_ERRORS = {
     "offers": ("offers_enabled", OffersDisabled),

@@ -14,14 +14,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loyalty.api.formats import format_datetime
-from loyalty.api.params import (
+from kit.api.params import (
     StrictCharField,
     StrictIntegerField,
     page_no_field,
     param_error,
     per_page_field,
 )
+from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
 from loyalty.members import GROUP_MEMBERS_PER_CALL
 from loyalty.models import Member, MemberGroup

@@ -6,12 +6,12 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
+from kit.api.params import parse_body, parse_query
+from kit.api.schema import BannedResponseSerializer, ErrorResponseSerializer
+from kit.pagination import paginate
 from loyalty import members, oauth, selectors
 from loyalty.api import member_serializers as s
 from loyalty.api.base import LoyaltyAPIView
-from loyalty.api.pagination import paginate
-from loyalty.api.params import parse_body, parse_query
-from loyalty.api.schema import BannedResponseSerializer, ErrorResponseSerializer
 from loyalty.api.serializers import EmptyResponseSerializer
 
 _GROUPS = "BL:Api:MembersGroups:"

@@ -6,8 +6,7 @@ import zoneinfo
 
 from rest_framework import serializers
 
-from loyalty.api.formats import format_datetime
-from loyalty.api.params import (
+from kit.api.params import (
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
@@ -15,6 +14,7 @@ from loyalty.api.params import (
     param_error,
     per_page_field,
 )
+from kit.formats import format_datetime
 from loyalty.models import ClientToken, LoyaltyClub
 from loyalty.permits import PERMITS, POLICIES
 

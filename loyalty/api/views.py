@@ -8,12 +8,12 @@ from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from kit.api.params import parse_body, parse_query
+from kit.errors import BusinessRuleError, ResourceNotFound
+from kit.pagination import paginate_list
 from loyalty import services
 from loyalty.api import serializers as s
 from loyalty.api.base import LoyaltyAPIView
-from loyalty.api.pagination import paginate_list
-from loyalty.api.params import parse_body, parse_query
-from loyalty.exceptions import BusinessRuleError, ResourceNotFound
 from loyalty.models import ClientToken
 from loyalty.permits import PERMITS, POLICIES, expand
 

@@ -16,8 +16,7 @@ from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loyalty.api.formats import format_datetime
-from loyalty.api.params import (
+from kit.api.params import (
     QueryListField,
     StrictBooleanField,
     StrictCharField,
@@ -27,6 +26,7 @@ from loyalty.api.params import (
     param_error,
     per_page_field,
 )
+from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
 from offers.api.serializers import (
     DisplaySchemasSerializer,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from kit.api.params import parse_body, parse_query
+from kit.errors import InvalidParameters, NotFound
+from kit.pagination import paginate
 from loyalty.api.base import LoyaltyAPIView
-from loyalty.api.pagination import paginate
-from loyalty.api.params import parse_body, parse_query
 from loyalty.api.serializers import EmptyResponseSerializer
-from loyalty.exceptions import InvalidParameters, NotFound
 from offers import management_selectors as selectors
 from offers import management_services as services
 from offers.api import management_serializers as s

@@ -16,8 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loyalty.api.formats import format_datetime
-from loyalty.api.params import (
+from kit.api.params import (
     QueryListField,
     StrictCharField,
     StrictIntegerField,
@@ -25,6 +24,7 @@ from loyalty.api.params import (
     param_error,
     per_page_field,
 )
+from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
 from offers.display import display_schemas_resolve
 from offers.models import OfferType, Scope
@@ -104,7 +104,7 @@ class MemberOfferListQuerySerializer(serializers.Serializer):
     usable = QueryBooleanField(required=False, default=False)
     liked = QueryBooleanField(required=False, default=False)
 
-    validation_is_pure = True  # validate() reads the input and the context only (see loyalty.api.params)
+    validation_is_pure = True  # validate() reads the input and the context only (see kit.api.params)
 
     def validate(self, attrs):
         collection_ids = attrs.get("collection_ids") or []

@@ -5,11 +5,11 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from kit.api.params import parse_body, parse_query, query_to_dict
+from kit.api.schema import BannedResponseSerializer
+from kit.errors import InvalidParameters
 from loyalty.api.base import LoyaltyAPIView
-from loyalty.api.params import parse_body, parse_query, query_to_dict
-from loyalty.api.schema import BannedResponseSerializer
 from loyalty.api.serializers import EmptyResponseSerializer
-from loyalty.exceptions import InvalidParameters
 from loyalty.permits import SCOPE_PERMITS
 from offers import selectors, services
 from offers.api import serializers as s

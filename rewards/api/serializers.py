@@ -8,7 +8,7 @@ import itertools
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loyalty.api.params import (
+from kit.api.params import (
     StrictCharField,
     StrictIntegerField,
     page_no_field,
@@ -16,8 +16,8 @@ from loyalty.api.params import (
     parse_body,
     per_page_field,
 )
+from kit.errors import InvalidParameters
 from loyalty.api.serializers import PaginationInfoSerializer
-from loyalty.exceptions import InvalidParameters
 from rewards.models import MAX_POINTS, Achievement, Reward
 
 

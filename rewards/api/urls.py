@@ -1,6 +1,6 @@
 from django.urls import path
 
-from loyalty.api.routing import member_context_paths
+from kit.api.routing import member_context_paths
 from rewards.api import views
 
 _ME = ("me",)

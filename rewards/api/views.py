@@ -7,11 +7,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from kit.api.params import parse_body, parse_query
+from kit.api.schema import BannedResponseSerializer, ErrorResponseSerializer
+from kit.errors import InvalidParameters
+from kit.pagination import paginate
 from loyalty.api.base import LoyaltyAPIView
-from loyalty.api.pagination import paginate
-from loyalty.api.params import parse_body, parse_query
-from loyalty.api.schema import BannedResponseSerializer, ErrorResponseSerializer
-from loyalty.exceptions import InvalidParameters
 from rewards import selectors, services
 from rewards.api import serializers as s
 from rewards.levels import regular_levels

@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
-from loyalty.db.arrays import pg_array, update_from_values
+from kit.db.arrays import pg_array, update_from_values
 from loyalty.models import LoyaltyClub
 from rewards import events
 from rewards.models import Allocation, Lot, Membership, Transaction

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
-from loyalty.api.formats import format_datetime
+from kit.formats import format_datetime
 from loyalty.models import LoyaltyClub
 from rewards import events
 from rewards.models import ExpiryWarning, Lot, Membership

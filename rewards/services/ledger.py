@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from loyalty.db.arrays import update_from_values
-from loyalty.exceptions import DomainError, NotParticipating
+from kit.db.arrays import update_from_values
+from kit.errors import DomainError, NotParticipating
+from kit.periods import period_start
+from kit.prepared import PreparedLookup
 from loyalty.models import Member
-from loyalty.prepared import PreparedLookup
 from loyalty.selectors import member_ensure_not_banned
 from rewards import events
 from rewards.exceptions import (
@@ -29,7 +30,6 @@ from rewards.exceptions import (
     TransactionNotFound,
 )
 from rewards.models import Achievement, Allocation, Lot, Membership, ProgramConfig, Reward, RewardPurchase, Transaction
-from rewards.periods import period_start
 from rewards.services.program import program_config_get
 
 T = Transaction
@@ -37,7 +37,7 @@ T = Transaction
 # --- Membership ------------------------------------------------------------------------------------
 
 
-# Every earn and spend runs these: compiled once per process (see loyalty.prepared).
+# Every earn and spend runs these: compiled once per process (see kit.prepared).
 _membership_for_update = PreparedLookup(lambda p: Membership.objects.select_for_update().filter(member_id=p.member_id))
 
 
@@ -251,7 +251,7 @@ def achievement_report(*, member: Member, type: str) -> Transaction:
     if rule.limit is not None and earned.count() >= rule.limit:
         raise AchievementLimitExceeded()
     if rule.frequency_timespan:
-        start = period_start(timespan=rule.frequency_timespan, now=now, tz=member.club.tzinfo)
+        start = period_start(rule.frequency_timespan, now=now, tz=member.club.tzinfo)
         if earned.filter(date__gte=start).count() >= rule.frequency_limit:
             raise AchievementFrequencyLimitExceeded()
     return credit(

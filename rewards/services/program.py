@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from loyalty.exceptions import InvalidParameters
+from kit.errors import InvalidParameters
+from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub
-from loyalty.prepared import PreparedLookup
 from rewards.models import Achievement, ProgramConfig
 
 

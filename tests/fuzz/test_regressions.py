@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from loyalty.api.formats import format_datetime
+from kit.formats import format_datetime
 
 
 def test_timestamps_before_year_1000_keep_a_four_digit_year():

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, transaction
 
+from kit.models import JobRun
 from loyalty.members import member_create
-from loyalty.models import JobRun
 from offers.models import OfferGrant, OfferType
 from rewards import selectors
 from rewards.models import Lot, Membership, Transaction

@@ -1,4 +1,4 @@
-"""loyalty.db.arrays.pg_array: the text of an array parameter, read back by PostgreSQL as the same values."""
+"""kit.db.arrays.pg_array: the text of an array parameter, read back by PostgreSQL as the same values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from django.db import connection
 
-from loyalty.db.arrays import pg_array
+from kit.db.arrays import pg_array
 
 
 def test_integers_and_aware_datetimes_render_as_array_text():
@@ -41,7 +41,7 @@ def test_postgresql_reads_back_the_same_values():
 @pytest.mark.django_db
 def test_update_from_values_sets_each_row_its_own_value_and_leaves_the_others():
     """One statement for any number of rows, on either database: integers and aware datetimes."""
-    from loyalty.db.arrays import update_from_values
+    from kit.db.arrays import update_from_values
     from loyalty.models import Member
     from rewards.models import Membership
     from tests.factories import MemberFactory

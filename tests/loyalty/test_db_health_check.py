@@ -1,4 +1,4 @@
-"""The PostgreSQL backend's health check (loyalty.db.postgresql): no round trip for a healthy connection,
+"""The PostgreSQL backend's health check (kit.db.postgresql): no round trip for a healthy connection,
 a dropped one replaced before the request uses it."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def other():
 def test_the_backend_is_ours_and_still_postgresql():
     wrapper = connections["default"]
     assert wrapper.vendor == "postgresql"
-    assert type(wrapper).__module__ == "loyalty.db.postgresql.base"
+    assert type(wrapper).__module__ == "kit.db.postgresql.base"
 
 
 def test_a_healthy_connection_is_usable_without_a_query(other):

@@ -2,8 +2,8 @@
 
 from rest_framework import serializers
 
-from loyalty.api.params import StrictIntegerField, param_error, parse_body, parse_query, query_to_dict
-from loyalty.exceptions import InvalidParameters
+from kit.api.params import StrictIntegerField, param_error, parse_body, parse_query, query_to_dict
+from kit.errors import InvalidParameters
 
 
 def test_a_nested_error_mirrors_the_payload_shape_with_value_error_options_and_message(api):
@@ -166,7 +166,7 @@ def test_a_body_that_is_not_an_object_is_reported_under_body():
 def test_query_arrays_are_read_in_all_three_forms():
     from django.http import QueryDict
 
-    from loyalty.api.params import QueryListField
+    from kit.api.params import QueryListField
 
     class Q(serializers.Serializer):
         ids = QueryListField(child=serializers.IntegerField())

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from loyalty.jobs import job_lock_acquire, job_run
-from loyalty.models import JobRun
+from kit.jobs import job_lock_acquire, job_run
+from kit.models import JobRun
 
 
 def test_a_job_run_records_its_status_duration_and_result(db):
@@ -84,7 +84,7 @@ def test_the_status_view_lists_each_periodic_task_with_its_latest_run(client, db
     job_run(name="points-expiration", func=lambda: {"expired_lots": 7})
     staff = get_user_model().objects.create_superuser("staff", "s@example.com", "pw-123456789")
     client.force_login(staff)
-    response = client.get("/admin/loyalty/jobrun/")
+    response = client.get("/admin/kit/jobrun/")
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="job-status"' in page

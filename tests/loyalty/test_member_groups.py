@@ -2,8 +2,8 @@
 
 import pytest
 
+from kit.messages import message_for
 from loyalty import members
-from loyalty.api.params import message_for
 from loyalty.models import Member, MemberGroup, MemberGroupMembership
 from loyalty.selectors import member_in_group
 from tests.conftest import make_client

@@ -8,8 +8,8 @@ import pytest
 import time_machine
 from django.db import connection
 
+from kit.messages import message_for
 from loyalty import members, oauth
-from loyalty.api.params import message_for
 from loyalty.models import MemberOAuthToken
 from loyalty.secrets import digest
 from tests.conftest import make_client

@@ -8,9 +8,9 @@ import time_machine
 from django.contrib.auth.hashers import check_password
 from django.db import connection
 
+from kit.formats import format_datetime
+from kit.messages import message_for
 from loyalty import members
-from loyalty.api.formats import format_datetime
-from loyalty.api.params import message_for
 from loyalty.models import Member, MemberGroupMembership, MemberOAuthToken
 from loyalty.oauth import oauth_tokens_issue
 from loyalty.selectors import member_access_token_find

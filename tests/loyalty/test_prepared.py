@@ -1,4 +1,4 @@
-"""`loyalty.prepared.PreparedLookup`: the compiled-once lookups give what the ORM gives, for any values."""
+"""`kit.prepared.PreparedLookup`: the compiled-once lookups give what the ORM gives, for any values."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from kit.prepared import PreparedLookup
 from loyalty.models import Member
-from loyalty.prepared import PreparedLookup
 from tests.factories import LoyaltyClubFactory, MemberFactory
 from webhooks.models import WebhookEndpoint
 
@@ -97,7 +97,7 @@ def test_a_paged_lookup_takes_limit_and_offset_per_call():
 
 
 def test_json_columns_decode_like_django_including_what_orjson_refuses():
-    from loyalty.prepared import _json_load
+    from kit.prepared import _json_load
 
     assert _json_load(None, None, None) is None
     assert _json_load('{"en": "Coffee", "nb": "Kaffe"}', None, None) == {"en": "Coffee", "nb": "Kaffe"}

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 
-from loyalty.api.renderers import ContractJSONRenderer
+from kit.api.renderers import ContractJSONRenderer
 
 
 class DRFRenderer(JSONRenderer):

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from loyalty.models import JobRun
+from kit.models import JobRun
 from offers.birthday import offers_grant_birthday
 from offers.models import BirthdayGrant, Offer, OfferGrant, OfferStatus, OfferType
 from offers.tasks import grant_birthday_offers

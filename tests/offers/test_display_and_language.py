@@ -3,8 +3,8 @@
 import pytest
 from rest_framework import serializers
 
-from loyalty.api.params import parse_body
-from loyalty.exceptions import InvalidParameters
+from kit.api.params import parse_body
+from kit.errors import InvalidParameters
 from offers.display import (
     DEFAULT_DISPLAY_SCHEMAS,
     DisplaySchemasField,

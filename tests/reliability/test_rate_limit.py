@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
-from loyalty.api import throttling
+from kit.api import throttling
 from tests.conftest import make_client
 
 T0 = datetime(2026, 3, 2, 12, 0, 20, tzinfo=UTC)  # 20 s into a minute window

@@ -12,7 +12,7 @@ import time_machine
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from loyalty.exceptions import DomainError
+from kit.errors import DomainError
 from loyalty.oauth import oauth_tokens_issue
 from rewards import selectors, services
 from rewards.models import Membership, RewardPurchase, Transaction

@@ -12,8 +12,9 @@ import time_machine
 from django.core.management import call_command
 from django.db import connection
 
-from loyalty.jobs import job_heartbeat, job_lock_acquire, job_run
-from loyalty.models import JobRun, LoyaltyClub
+from kit.jobs import job_heartbeat, job_lock_acquire, job_run
+from kit.models import JobRun
+from loyalty.models import LoyaltyClub
 from rewards import selectors, services
 from rewards.models import Lot, Membership, Transaction
 from rewards.tasks import EXPIRATION_JOB, expire_points

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty.models import JobRun
+from kit.models import JobRun
 from rewards import services
 from rewards.models import ExpiryWarning
 from rewards.services.expiry_warnings import points_expiring_warn

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from loyalty.exceptions import NotParticipating
+from kit.errors import NotParticipating
 from rewards import selectors, services
 from rewards.exceptions import NotEnoughPoints, TransactionCannotBeCancelled
 from rewards.models import Allocation, Lot, Membership, RewardPurchase, Transaction

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from loyalty.exceptions import DomainError
+from kit.errors import DomainError
 from rewards import selectors, services
 from rewards.models import Achievement, Allocation, Lot, Membership, Reward, Transaction
 from tests.factories import LoyaltyClubFactory, MemberFactory

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from loyalty.api.formats import format_datetime
+from kit.formats import format_datetime
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.services import EVENT_TYPES, event_emit, webhook_endpoint_create
 

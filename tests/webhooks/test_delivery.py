@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.db import connection, transaction
 
-from loyalty.api.formats import format_datetime
+from kit.formats import format_datetime
 from tests.factories import MemberFactory
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent

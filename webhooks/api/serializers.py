@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
-from loyalty.api.formats import format_datetime
-from loyalty.api.params import StrictBooleanField, StrictCharField, page_no_field, param_error, per_page_field
+from kit.api.params import StrictBooleanField, StrictCharField, page_no_field, param_error, per_page_field
+from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
 from webhooks import egress
 from webhooks.models import Delivery, DeliveryAttempt, WebhookEndpoint

@@ -5,9 +5,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from kit.api.params import parse_body, parse_query
+from kit.pagination import paginate
 from loyalty.api.base import LoyaltyAPIView
-from loyalty.api.pagination import paginate
-from loyalty.api.params import parse_body, parse_query
 from webhooks import selectors, services
 from webhooks.api import serializers as s
 

@@ -21,9 +21,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.models import JobLock, JobRun
+from kit.models import JobLock, JobRun
 
-logger = logging.getLogger("loyalty.jobs")
+logger = logging.getLogger("kit.jobs")
 
 # (name, holder, lease_seconds) of the job running in this thread, for `job_heartbeat`.
 _current_lease: ContextVar[tuple[str, str, int] | None] = ContextVar("job_lease", default=None)

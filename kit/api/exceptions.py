@@ -13,8 +13,9 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from loyalty.api.params import build_details, message_for
-from loyalty.exceptions import REASON_PHRASES, DomainError, RateLimited
+from kit.api.params import build_details
+from kit.errors import REASON_PHRASES, DomainError, RateLimited
+from kit.messages import message_for
 
 logger = logging.getLogger("loyalty.api")
 

@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django_celery_beat.models import PeriodicTask
 
-from loyalty.jobs import job_runs_latest
-from loyalty.models import JobRun
+from kit.jobs import job_runs_latest
+from kit.models import JobRun
 
 
 @admin.register(JobRun)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rest_framework.exceptions import APIException
+from kit.formats import format_datetime
 
 
-class DomainError(APIException):
+class DomainError(Exception):
+    """Framework-free: the API's one exception handler (kit.api.exceptions) maps it to its status and body."""
+
     status_code = 422
     code = "error"
     message = "Error"
@@ -18,7 +20,7 @@ class DomainError(APIException):
     def __init__(self, message: str | None = None, *, extra: dict | None = None):
         self.message = message or self.message
         self.extra = extra or {}
-        super().__init__(detail=self.message, code=self.code)
+        super().__init__(self.message)
 
     def body(self) -> dict:
         return {"error": self.message, **self.extra}
@@ -122,8 +124,6 @@ class MemberBanned(DomainError):
     status_code, code, message = 467, "member_banned", "Member is banned!"
 
     def __init__(self, banned_until: datetime):
-        from loyalty.api.formats import format_datetime
-
         super().__init__(extra={"banned_until": format_datetime(banned_until)})
 
 

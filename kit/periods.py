@@ -1,13 +1,12 @@
-"""Calendar periods of periodic usage limits (SPEC §1.6): the current minute / hour / day / ISO week (Monday
-start) / month / year, aligned to the club's timezone."""
+"""Calendar periods in a club's time zone (SPEC §1.6), the one home of the rule for offers' periodic limits and
+achievements' frequency limits: the current minute / hour / day / ISO week (Monday start) / month / year."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 
-def period_start(timespan: str, *, now: datetime, tz: ZoneInfo) -> datetime:
+def period_start(timespan: str, *, now: datetime, tz: tzinfo) -> datetime:
     """The start (aware, UTC) of the calendar period of `timespan` that contains `now`, in `tz`."""
     local = now.astimezone(tz)
     timespan = timespan.lower()
@@ -29,3 +28,10 @@ def period_start(timespan: str, *, now: datetime, tz: ZoneInfo) -> datetime:
         # which differs from now's on the days clocks change.
         start = datetime(day.year, day.month, day.day, tzinfo=tz)
     return start.astimezone(UTC)
+
+
+def months_back(*, now: datetime, tz: tzinfo, count: int) -> list[tuple[int, int]]:
+    """(year, month) of the `count` calendar months ending with the current one, newest first."""
+    local = now.astimezone(tz)
+    index = local.year * 12 + local.month - 1
+    return [((index - i) // 12, (index - i) % 12 + 1) for i in range(count)]

@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from loyalty.exceptions import BodyTooLarge, InvalidJSON
+from kit.errors import BodyTooLarge, InvalidJSON
 
 
 def _reject_constant(name: str):

@@ -19,7 +19,7 @@ import time
 from django.conf import settings
 from django.core.cache import caches
 
-from loyalty.exceptions import RateLimited
+from kit.errors import RateLimited
 
 logger = logging.getLogger("loyalty.api")
 
