@@ -23,6 +23,7 @@ from django.utils import timezone
 from kit.errors import InvalidParameters
 from kit.messages import message_for
 from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
+from offers import rules
 from offers.display import display_schemas_clean
 from offers.exceptions import NotGrantable
 from offers.models import (
@@ -627,13 +628,17 @@ def offer_grant_members(
                 group_id=offer.audience_id, member_id__in=[m.pk for m in members]
             ).values_list("member_id", flat=True)
         )
-    limit = offer.maximum_grants_per_user
     eligible = [
         member
         for member in sorted(members, key=lambda m: m.pk)
-        if not (member.banned_until is not None and now < member.banned_until)
-        and (in_audience is None or member.pk in in_audience)
-        and (limit is None or states[member.pk][1] < limit)
+        if rules.grant_refusal(
+            offer,
+            now=now,
+            banned_until=member.banned_until,
+            in_audience=in_audience is None or member.pk in in_audience,
+            grants_count=states[member.pk][1],
+        )
+        is None
     ]
     skipped = len(members) - len(eligible)
     if not eligible:

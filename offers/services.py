@@ -19,23 +19,12 @@ from django.utils import timezone
 from kit.errors import DomainError
 from kit.periods import period_start
 from loyalty.models import LoyaltyClub, Member
-from loyalty.secrets import constant_time_equals
-from loyalty.selectors import member_ensure_not_banned, member_in_group
+from loyalty.selectors import member_in_group
+from offers import rules
 from offers.exceptions import (
-    AlreadyActive,
     GlobalLimitExceeded,
-    MemberNotInAudience,
-    NotGrantable,
-    NotGranted,
-    NotInUsableTimeframes,
-    PeriodicUserLimitExceeded,
-    UsageAuthorizationTokenInvalid,
-    UsageAuthorizationTokenMissing,
-    UserGrantLimitExceeded,
-    UserLimitExceeded,
 )
 from offers.models import (
-    GRANT_TYPES,
     Offer,
     OfferEvent,
     OfferGrant,
@@ -123,55 +112,19 @@ def _offer_take_stock(*, offer_id: int, counter: str = "uses_count") -> tuple[in
     return (row[0], row[1]) if row else None
 
 
-# --- Usage figures (Python twin of selectors.offers_annotate_usage) ------------------------------
-
-
-@dataclass
-class UsageFigures:
-    usable: bool
-    max_uses: int | None
-    uses_left: int | None
-    last_used_at: datetime | None
-    period_uses: int
-
-
-def _min_unlimited(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
-
-
 @dataclass
 class UseResult:
     usage: OfferUsage
-    figures: UsageFigures
-
-
-def _authorization_valid(*, offer: Offer, club: LoyaltyClub, token: str) -> bool:
-    candidates = [offer.usage_authorization_token or "", *(club.usage_authorization_tokens or [])]
-    valid = False
-    for candidate in candidates:
-        # Compare with every candidate (no early exit) so timing says nothing about which one matched.
-        if isinstance(candidate, str) and candidate and constant_time_equals(candidate, token):
-            valid = True
-    return valid
-
-
-def _in_usable_window(offer: Offer, now: datetime) -> bool:
-    return (offer.usable_since is None or offer.usable_since <= now) and (
-        offer.usable_until is None or now < offer.usable_until
-    )
+    figures: rules.UsageFigures
 
 
 def _active_grants_under_lock(*, offer: Offer, member: Member, now: datetime) -> list[OfferGrant]:
-    """The member's active grants, soonest-expiring first (open-ended last). Read under the state lock."""
-    return sorted(
+    """The member's active grants, oldest first. Read under the state lock."""
+    return list(
         OfferGrant.objects.filter(offer=offer, member=member)
         .filter(Q(usable_until__isnull=True) | Q(usable_until__gt=now))
-        .only("id", "usable_until", "uses_count"),
-        key=lambda g: (g.usable_until is None, g.usable_until or now, g.id),
+        .only("id", "usable_until", "uses_count")
+        .order_by("id")
     )
 
 
@@ -183,10 +136,10 @@ def offer_use(
     authorization_token: str | None = None,
     now: datetime | None = None,
 ) -> UseResult:
-    """Use an offer (SPEC §4.5), checks 2–9 in the contract's order (check 1, visibility, is the caller's
-    `offer_get_visible`). Locks the member's `OfferMemberState` row for the offer, then the offer row
-    (conditional stock UPDATE). Records the usage, bumps the counters, calls the rewards hook for authorized
-    uses and emits `offer.used`, all in this transaction."""
+    """Use an offer (SPEC §4.5): checks 2–9 in the contract's order (`offers.rules.use_decide`; check 1,
+    visibility, is the caller's `offer_get_visible`). Locks the member's `OfferMemberState` row for the
+    offer, then the offer row (conditional stock UPDATE). Records the usage, bumps the counters, calls the
+    rewards hook for authorized uses and emits `offer.used`, all in this transaction."""
     club = offer.club
     if member.club_id == club.id:
         member.club = club  # the rewards hook reads member.club: spare it a query
@@ -194,55 +147,49 @@ def offer_use(
     # The clock is read under the lock, so uses of one member are timestamped in the order they commit
     # (a time read before waiting could fall before the previous use and look "already active").
     now = now or timezone.now()
-    member_ensure_not_banned(member=member, now=now)  # 2
-    if offer.scope == Scope.INFORMATIONAL or not _in_usable_window(offer, now):  # 3
-        raise NotInUsableTimeframes()
-    if offer.audience_id is not None and not member_in_group(member_id=member.id, group_id=offer.audience_id):
-        raise NotGranted()  # 4 (audience)
+    # The facts the rules need, each read only when the offer makes it matter, and only while no earlier
+    # check has refused (a banned member costs no further query).
+    banned = rules.member_banned(member.banned_until, now)
+    open_ = not banned and offer.scope != Scope.INFORMATIONAL and rules.in_usable_window(offer, now)
+    in_audience = (
+        open_ and offer.audience_id is not None and member_in_group(member_id=member.id, group_id=offer.audience_id)
+    )
     grants: list[OfferGrant] = []
-    if offer.needs_grant:
-        grants = _active_grants_under_lock(offer=offer, member=member, now=now)
-        if not grants:
-            raise NotGranted()  # 4
-    if authorization_token is None:  # 5
-        if offer.usage_authorization_token_required:
-            raise UsageAuthorizationTokenMissing()
-        authorized = False
-    elif _authorization_valid(offer=offer, club=club, token=authorization_token):
-        authorized = True
-    else:
-        raise UsageAuthorizationTokenInvalid()
-    activation = timedelta(seconds=club.activated_seconds_time)
-    if state.last_used_at is not None and now < state.last_used_at + activation:  # 6
-        raise AlreadyActive()
-    grant = None
-    maximum = offer.maximum_uses_per_user
-    if offer.needs_grant:  # 7: draw the use from the soonest-expiring grant with uses left
-        grant = next((g for g in grants if maximum is None or g.uses_count < maximum), None)
-        if grant is None:
-            raise UserLimitExceeded()
-        member_left_after = None if maximum is None else sum(max(maximum - g.uses_count, 0) for g in grants) - 1
-        max_uses = None if maximum is None else maximum * len(grants)
-    else:
-        if maximum is not None and state.uses_count >= maximum:
-            raise UserLimitExceeded()
-        member_left_after = None if maximum is None else maximum - state.uses_count - 1
-        max_uses = maximum
+    if open_ and offer.needs_grant and (offer.audience_id is None or in_audience):
+        grants = rules.grants_in_draw_order(_active_grants_under_lock(offer=offer, member=member, now=now), now)
+    token_valid = None
+    if authorization_token is not None:
+        candidates = [offer.usage_authorization_token or "", *(club.usage_authorization_tokens or [])]
+        token_valid = rules.authorization_token_valid(authorization_token, candidates)
     period_uses = 0
-    if offer.periodic_timespan:  # 8
+    reached_period_check = open_ and (offer.audience_id is None or in_audience) and (grants or not offer.needs_grant)
+    if offer.periodic_timespan and reached_period_check:
         start = period_start(offer.periodic_timespan, now=now, tz=club.tzinfo)
         period_uses = OfferUsage.objects.filter(offer=offer, member=member, used_at__gte=start).count()
-        if period_uses >= offer.periodic_limit:
-            raise PeriodicUserLimitExceeded()
+    decision = rules.use_decide(
+        offer,
+        now=now,
+        banned_until=member.banned_until,
+        in_audience=in_audience,
+        grants=grants,
+        token_valid=token_valid,
+        last_used_at=state.last_used_at,
+        activation=timedelta(seconds=club.activated_seconds_time),
+        member_uses=state.uses_count,
+        period_uses=period_uses,
+    )
+    if decision.refusal is not None:
+        raise decision.refusal
     taken = _offer_take_stock(offer_id=offer.id)  # 9, last
     if taken is None:
         raise GlobalLimitExceeded()
-    uses_count, stock = taken
-    offer.uses_count = uses_count
+    offer.uses_count, offer.stock = taken
+    grant, authorized = decision.grant, decision.authorized
 
     usage = _usage_record(offer=offer, member=member, grant=grant, now=now, authorized=authorized, state_id=state.id)
     if grant is not None:
         OfferGrant.objects.filter(pk=grant.id).update(uses_count=F("uses_count") + 1)
+        grant.uses_count += 1
     if authorized:
         from rewards import hooks as rewards_hooks
 
@@ -259,19 +206,18 @@ def offer_use(
             "authorized": authorized,
         },
     )
-
-    global_left = None if stock is None else max(stock - uses_count, 0)
-    uses_left = _min_unlimited(member_left_after, global_left)
-    period_uses += 1
-    usable = (uses_left is None or uses_left > 0) and (
-        not offer.periodic_timespan or period_uses < offer.periodic_limit
-    )
-    return UseResult(
-        usage=usage,
-        figures=UsageFigures(
-            usable=usable, max_uses=max_uses, uses_left=uses_left, last_used_at=now, period_uses=period_uses
+    figures = rules.usage_figures(
+        offer,
+        now=now,
+        member=rules.MemberUsage(
+            in_audience=True,
+            grant_uses=[g.uses_count for g in grants],
+            uses_count=state.uses_count + 1,
+            last_used_at=now,
+            period_uses=period_uses + 1,
         ),
     )
+    return UseResult(usage=usage, figures=figures)
 
 
 # --- Grants ---------------------------------------------------------------------------------------
@@ -296,15 +242,14 @@ def offer_grant(
     Emits `offer.granted`."""
     state = _state_lock(offer_id=offer.id, member_id=member.id)
     now = now or timezone.now()  # read under the lock, like offer_use
-    member_ensure_not_banned(member=member, now=now)
-    if offer.type not in GRANT_TYPES:
-        raise NotGrantable()
-    if offer.audience_id is not None and not member_in_group(member_id=member.id, group_id=offer.audience_id):
-        raise MemberNotInAudience()
+    in_audience = offer.audience_id is not None and member_in_group(member_id=member.id, group_id=offer.audience_id)
+    refusal = rules.grant_refusal(
+        offer, now=now, banned_until=member.banned_until, in_audience=in_audience, grants_count=state.grants_count
+    )
+    if refusal is not None:
+        raise refusal
     if only_if_never_granted and state.grants_count > 0:
         return None
-    if offer.maximum_grants_per_user is not None and state.grants_count >= offer.maximum_grants_per_user:
-        raise UserGrantLimitExceeded()
     if _offer_take_stock(offer_id=offer.id, counter="grants_count") is None:
         raise GlobalLimitExceeded()
     usable_until = now + timedelta(seconds=usable_for_seconds) if usable_for_seconds else None
