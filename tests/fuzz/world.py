@@ -17,8 +17,8 @@ from django.utils import timezone
 from loyalty.members import group_create, group_members_add, member_set_password
 from loyalty.oauth import oauth_tokens_issue
 from loyalty.services import client_token_issue
-from offers import services as offers
 from offers.models import OfferType, Scope
+from offers.services import grants as offer_grants
 from rewards import services as rewards
 from rewards.models import Achievement, Reward
 from tests.factories import LoyaltyClubFactory, MemberFactory
@@ -52,7 +52,7 @@ def build_world(*, slug: str = "infinity-mall", ban_other: bool = True) -> World
     collection = CollectionFactory(club=club)
     regular = OfferFactory(club=club, tags=["food"], stores=["Kiosk"], collections=[collection], stock=1000)
     exclusive = OfferFactory(club=club, type=OfferType.EXCLUSIVE, maximum_uses_per_user=3)
-    offers.offer_grant(offer=exclusive, member=member)
+    offer_grants.offer_grant(offer=exclusive, member=member)
     reward_scope = OfferFactory(club=club, scope=Scope.REWARD)
 
     rewards.membership_join(member=member)

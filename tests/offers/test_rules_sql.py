@@ -28,7 +28,7 @@ from offers.models import (
     Scope,
     Timespan,
 )
-from offers.selectors import offers_annotate_usage
+from offers.selectors.usage import offers_annotate_usage
 from tests.factories import LoyaltyClubFactory, MemberFactory, MemberGroupFactory
 
 NOW = datetime(2026, 3, 15, 10, 30, tzinfo=UTC)  # a Sunday, mid-month
