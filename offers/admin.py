@@ -114,6 +114,35 @@ _FORM_FIELD = {
 }
 
 
+# The offer attributes the form edits as the services take them (the form's fields and the attributes it
+# hands to `offer_create` / `offer_update` both come from this list); the audience, the periodic usage and
+# the relations have form fields of their own shape, mapped in `offer_attributes`.
+_OFFER_ATTRIBUTES = (
+    "internal_name",
+    "internal_description",
+    "status",
+    "scope",
+    "type",
+    "name",
+    "description",
+    "external_url",
+    "usable_since",
+    "usable_until",
+    "visible_since",
+    "visible_until",
+    "campaign_id",
+    "maximum_uses_per_user",
+    "maximum_grants_per_user",
+    "stock",
+    "usage_authorization_token",
+    "usage_authorization_token_required",
+    "read_more",
+    "activation_texts",
+    "extras",
+    "display_schemas",
+)
+
+
 class OfferAdminForm(forms.ModelForm):
     name = LocalizedTextFormField()
     description = LocalizedTextFormField()
@@ -129,34 +158,7 @@ class OfferAdminForm(forms.ModelForm):
 
     class Meta:
         model = Offer
-        fields = (
-            "club",
-            "internal_name",
-            "internal_description",
-            "status",
-            "scope",
-            "type",
-            "name",
-            "description",
-            "external_url",
-            "usable_since",
-            "usable_until",
-            "visible_since",
-            "visible_until",
-            "audience",
-            "campaign_id",
-            "maximum_uses_per_user",
-            "maximum_grants_per_user",
-            "periodic_timespan",
-            "periodic_limit",
-            "stock",
-            "usage_authorization_token",
-            "usage_authorization_token_required",
-            "read_more",
-            "activation_texts",
-            "extras",
-            "display_schemas",
-        )
+        fields = ("club", *_OFFER_ATTRIBUTES, "audience", "periodic_timespan", "periodic_limit")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -184,33 +186,7 @@ class OfferAdminForm(forms.ModelForm):
         """The form's values as service attributes (files are not edited here, so they are left as they are)."""
         data = self.cleaned_data
         timespan, limit = data.get("periodic_timespan"), data.get("periodic_limit")
-        attrs = {
-            key: data.get(key)
-            for key in (
-                "internal_name",
-                "internal_description",
-                "status",
-                "scope",
-                "type",
-                "name",
-                "description",
-                "external_url",
-                "usable_since",
-                "usable_until",
-                "visible_since",
-                "visible_until",
-                "campaign_id",
-                "maximum_uses_per_user",
-                "maximum_grants_per_user",
-                "stock",
-                "usage_authorization_token",
-                "usage_authorization_token_required",
-                "read_more",
-                "activation_texts",
-                "extras",
-                "display_schemas",
-            )
-        }
+        attrs = {key: data.get(key) for key in _OFFER_ATTRIBUTES}
         attrs.update(
             external_url=data.get("external_url") or None,
             usage_authorization_token=data.get("usage_authorization_token") or None,

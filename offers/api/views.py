@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from kit.api.params import parse_body, parse_query, query_to_dict
 from kit.api.schema import BannedResponseSerializer
 from kit.errors import InvalidParameters
+from kit.messages import error_leaf
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 from loyalty.permits import SCOPE_PERMITS
@@ -234,12 +235,7 @@ class OfferEventsView(MemberOfferAPIView):
         unknown = {
             str(i): {
                 "offer_id": [
-                    {
-                        "value": request.data["events"][i].get("offer_id"),
-                        "error": "invalid",
-                        "options": {},
-                        "message": "is not a known offer",
-                    }
+                    error_leaf("invalid", request.data["events"][i].get("offer_id"), message="is not a known offer")
                 ]
             }
             for i, e in enumerate(events)
