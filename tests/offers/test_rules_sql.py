@@ -157,3 +157,50 @@ def test_the_usage_annotation_agrees_with_the_python_rule(case: Case, tz_name: s
         row["u_last_used_at"],
         row["u_period_uses"] or 0,
     ) == (expected.usable, expected.max_uses, expected.uses_left, expected.last_used_at, expected.period_uses)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("guest", [False, True])
+def test_the_compiled_once_usage_rows_equal_the_orm_annotation(guest):
+    """`usage_rows` (one `PreparedLookup` per kind) gives what building `offers_annotate_usage` gives, for
+    other values than those of its first call (other member, other offers, another time zone and instant)."""
+    from offers.selectors.usage import OFFER_ROW_FIELDS, usage_rows
+    from offers.selectors.visibility import offers_live
+
+    for tz_name, now in (("Europe/Oslo", NOW), ("Pacific/Auckland", NOW + 40 * 24 * HOUR)):
+        club = LoyaltyClubFactory(timezone=tz_name)
+        member = None if guest else MemberFactory(club=club)
+        offers = [
+            Offer.objects.create(club=club, status=OfferStatus.PUBLISHED, internal_name="a", maximum_uses_per_user=3),
+            Offer.objects.create(
+                club=club,
+                status=OfferStatus.PUBLISHED,
+                internal_name="b",
+                periodic_timespan=Timespan.WEEK,
+                periodic_limit=2,
+                stock=5,
+                uses_count=1,
+            ),
+            Offer.objects.create(club=club, status=OfferStatus.PUBLISHED, internal_name="c", type=OfferType.EXCLUSIVE),
+        ]
+        if member is not None:
+            OfferUsage.objects.create(offer=offers[1], member=member, used_at=now - HOUR)
+            OfferMemberState.objects.create(offer=offers[1], member=member, uses_count=1, last_used_at=now - HOUR)
+            OfferGrant.objects.create(offer=offers[2], member=member, granted_at=now - HOUR)
+        ids = [o.pk for o in offers]
+        expected = list(
+            offers_annotate_usage(Offer.objects.filter(pk__in=ids), club=club, member=member, now=now)
+            .order_by("id")
+            .values(*OFFER_ROW_FIELDS)
+        )
+        assert sorted(usage_rows("ids", club=club, member=member, now=now, ids=ids), key=lambda r: r["id"]) == expected
+        live = offers_annotate_usage(
+            offers_live(club=club, scope=Scope.STANDARD, now=now), club=club, member=member, now=now
+        )
+        for offer in offers:
+            got = usage_rows("live", club=club, member=member, now=now, scope=Scope.STANDARD, offer_id=offer.pk)
+            assert got == list(live.filter(pk=offer.pk).values(*OFFER_ROW_FIELDS))
+            assert (
+                usage_rows("live", club=club, member=member, now=now, scope=Scope.INFORMATIONAL, offer_id=offer.pk)
+                == []
+            )
