@@ -46,3 +46,24 @@ def post_worker_init(worker):
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+    # gunicorn's own answers (a malformed request line or header, a URI above limit_request_line) are HTML
+    # pages; it has no setting for their format, so its one writer of them is replaced in the worker.
+    from gunicorn import util
+
+    from kit.api.connection import server_error_write
+
+    util.write_error = server_error_write
+
+
+def pre_request(worker, req):
+    """Lets the API ask for `Connection: close` (kit.api.connection)."""
+    from kit.api.connection import server_request_started
+
+    server_request_started(req)
+
+
+def post_request(worker, req, environ, resp):
+    from kit.api.connection import server_request_finished
+
+    server_request_finished()

@@ -84,6 +84,12 @@ class BodyTooLarge(DomainError):
     status_code, code, message = 413, "body_too_large", "Request body is larger than 1 MiB"
 
 
+class LengthRequired(DomainError):
+    """A chunked body under a server that cannot hand it over (see kit.api.body)."""
+
+    status_code, code, message = 411, "length_required", "Content-Length required"
+
+
 class BusinessRuleError(DomainError):
     """A 422 business-rule refusal `{"error": "<message>"}`."""
 

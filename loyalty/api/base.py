@@ -12,14 +12,13 @@ stored in `finalize_response()` (or the claim released on a 5xx so that a retry 
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
+from kit.api.body import request_body_gate
 from kit.api.throttling import rate_limit_check
 from kit.errors import (
     REASON_PHRASES,
-    BodyTooLarge,
     ClubNotFound,
     MissingPermit,
     OffersDisabled,
@@ -94,18 +93,10 @@ class LoyaltyAPIView(APIView):
             request.member = member_from_bearer(request, club=club)
         elif ctx == "id":
             request.member = selectors.member_get(club=club, member_id=self.kwargs["member_id"])
-        self.body_size_check(request)
+        # 413 / 400 for every body, also on handlers that never read theirs (delete, like, purchase…): a
+        # write must not run on a request the API refuses elsewhere (SPEC §1.2, §1.3).
+        request_body_gate(request._request)
         self.idempotency_begin(request)
-
-    def body_size_check(self, request) -> None:
-        """413 for a declared body above the limit, also on handlers that never read their body (delete,
-        like, purchase…): a write must not run on a request the API refuses elsewhere (SPEC §1.3)."""
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > settings.API_MAX_BODY_BYTES:
-            raise BodyTooLarge()
 
     # --- Idempotency keys (SPEC §10.1) ----------------------------------------------------------------
 
