@@ -20,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from kit.db.races import lock_for_delete
 from kit.errors import InvalidParameters, ResourceNotFound
 from kit.messages import message_for
 from loyalty import signals
@@ -310,7 +311,8 @@ def member_unban(*, member: Member) -> Member:
 def member_delete(*, member: Member) -> None:
     """Erase the member and everything tied to it: OAuth tokens and group memberships here, and whatever
     other apps tie to it through their foreign keys (they choose CASCADE or SET_NULL). Locks the member row
-    (DELETE), and the rows the cascade deletes."""
+    (DELETE), and the rows the cascade deletes — parent first (kit.db.races)."""
+    lock_for_delete(Member, member.pk)
     Member.objects.filter(pk=member.pk).delete()
 
 
@@ -339,7 +341,8 @@ def group_update(*, group: MemberGroup, **changes: Any) -> MemberGroup:
 
 @transaction.atomic
 def group_delete(*, group: MemberGroup) -> None:
-    """Delete the group and its memberships (never the members). Locks the group row (DELETE)."""
+    """Delete the group and its memberships (never the members). Locks the group row, then the rows naming it."""
+    lock_for_delete(MemberGroup, group.pk)
     MemberGroup.objects.filter(pk=group.pk).delete()
 
 

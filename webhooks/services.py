@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from kit.db.races import lock_for_delete
 from kit.formats import format_datetime
 from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub
@@ -217,7 +218,9 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEn
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Delete the endpoint with its queued deliveries and their logs."""
+    """Delete the endpoint with its queued deliveries and their logs. Locks the endpoint, then its
+    deliveries, as delivering locks a delivery before logging an attempt (kit.db.races)."""
+    lock_for_delete(WebhookEndpoint, endpoint.pk)
     endpoint.delete()
 
 

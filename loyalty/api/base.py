@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from kit.api.body import request_body_gate
 from kit.api.throttling import rate_limit_check
+from kit.db.races import lost_a_delete_race
 from kit.errors import (
     REASON_PHRASES,
     ClubNotFound,
@@ -119,7 +120,28 @@ class LoyaltyAPIView(APIView):
             raise _IdempotentReplay(outcome)
         request.idempotency_record = outcome
 
+    # --- Races with deletes (kit.db.races) ----------------------------------------------------------------
+
+    max_runs = 5  # a delete racing a stream of writes may miss the newest rows a few times over
+    _runs = 1
+
+    def _run_again(self, request):
+        """The whole request once more (checks, lookups, handler): its first run was rolled back whole."""
+        record = getattr(request, "idempotency_record", None)
+        if record is not None:
+            request.idempotency_record = None
+            idempotency.idempotency_key_release(record=record)
+        self._runs += 1
+        try:
+            self.initial(request, *self.args, **self.kwargs)
+            handler = getattr(self, request.method.lower(), self.http_method_not_allowed)
+            return handler(request, *self.args, **self.kwargs)
+        except Exception as exc:
+            return self.handle_exception(exc)
+
     def handle_exception(self, exc):
+        if lost_a_delete_race(exc) and self._runs < self.max_runs:
+            return self._run_again(self.request)
         if isinstance(exc, _IdempotentReplay):
             response = HttpResponse(exc.stored.body, status=exc.stored.status, content_type="application/json")
             if exc.stored.status in REASON_PHRASES:
