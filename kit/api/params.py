@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -161,9 +162,21 @@ def _unsafe_leaf(value: str) -> dict:
     return {"value": value, "error": "invalid", "options": options, "message": message_for("invalid", options)}
 
 
+def _has_unsafe_text(data: Any) -> bool:
+    """Whether `data` may hold NUL or a lone surrogate: orjson (C) refuses surrogates and writes NUL as
+    `\\u0000`, which makes the common, clean case about ten times cheaper than walking it in Python. A string
+    holding a backslash and `u0000` — or anything orjson refuses (nesting, huge integers) — is walked."""
+    try:
+        return b"\\u0000" in orjson.dumps(data)
+    except (orjson.JSONEncodeError, TypeError):
+        return True
+
+
 def unsafe_text_details(data: Any) -> dict | None:
     """The 422 tree (mirroring `data`) of every key or string holding NUL or a lone surrogate; None if none.
     Iterative: a deeply nested value cannot exhaust the stack."""
+    if not _has_unsafe_text(data):
+        return None  # the common case, without building paths
     found: list[tuple[tuple[str, ...], str]] = []
     stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack:
