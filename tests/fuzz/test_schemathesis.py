@@ -176,10 +176,16 @@ def _send_variant(case, world, body: bytes, is_chunked: bool):
     client = Client()
     headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("content-type", "content-length")}
     path = case.formatted_path + ("?" + urlencode(case.query, doseq=True) if case.query else "")
-    if is_chunked:
-        client.defaults.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
-        return chunked(client, case.method, path, body)
-    return client.generic(case.method, path, body, content_type="application/json", headers=headers)
+    try:
+        if is_chunked:
+            client.defaults.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+            return chunked(client, case.method, path, body)
+        return client.generic(case.method, path, body, content_type="application/json", headers=headers)
+    finally:
+        # The test client connects close_old_connections again after its request: undo that, or the next
+        # in-process request closes the test's connection (see `in_process_db`).
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
