@@ -14,12 +14,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kit.db.arrays import update_from_values
 from kit.errors import DomainError, NotParticipating
 from kit.prepared import PreparedLookup
 from loyalty.models import Member
 from loyalty.selectors import member_ensure_not_banned
-from rewards import events, rules
+from rewards import events, rules, sql
 from rewards.exceptions import (
     AchievementNotFound,
     NotEnoughPoints,
@@ -179,12 +178,7 @@ def draw(
         .values_list("id", "remaining")
     )
     Allocation.objects.bulk_create([Allocation(transaction=tx, lot_id=lot_id, points=take) for lot_id, take in plan])
-    update_from_values(
-        table=Lot._meta.db_table,
-        assignment="remaining = v.column2",
-        rows=[(lot_id, locked[lot_id] - take) for lot_id, take in plan],
-        types=("bigint", "integer"),
-    )
+    sql.lots_remaining_set([(lot_id, locked[lot_id] - take) for lot_id, take in plan])
     return plan
 
 
