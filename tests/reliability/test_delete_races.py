@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from loyalty.members import group_create, group_members_add
 from loyalty.models import Member, MemberGroup
-from loyalty.oauth import oauth_tokens_issue
+from loyalty.services.groups import group_create, group_members_add
+from loyalty.services.oauth import oauth_tokens_issue
 from offers.models import Collection, OfferType
 from rewards import services as rewards
 from rewards.models import Reward, RewardPurchase
