@@ -249,6 +249,9 @@ SCHEDULED_JOB_TIME_BUDGET_SECONDS = env.int("SCHEDULED_JOB_TIME_BUDGET_SECONDS",
 # A running job renews its lease after every batch; a worker that died leaves the lease to expire after
 # this long, then the next run (beat, or the redelivered message) takes over and finishes the work.
 SCHEDULED_JOB_LEASE_SECONDS = env.int("SCHEDULED_JOB_LEASE_SECONDS", default=120)
+# Every worker looks this often for runs that lost their worker (no live lease) and enqueues their job again
+# (kit.jobs.jobs_resume_lost): lost work resumes within LEASE + SWEEP seconds of its last heartbeat. 0: off.
+SCHEDULED_JOB_SWEEP_SECONDS = env.float("SCHEDULED_JOB_SWEEP_SECONDS", default=30)
 POINTS_EXPIRATION_BATCH_SIZE = env.int("POINTS_EXPIRATION_BATCH_SIZE", default=500)
 # `points.expiring` warns about points expiring within this many days.
 POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=30)
