@@ -12,7 +12,7 @@ import threading
 import time
 
 from celery import Celery, Task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -59,6 +59,21 @@ app.conf.update(
     beat_schedule={},
 )
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _verify_database(sender=None, **kwargs) -> None:
+    """Refuse to start on a configuration the database backend refuses (an undeclared pooler)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from kit.db.postgresql.base import verify_at_start
+
+    try:
+        verify_at_start()
+    except ImproperlyConfigured as exc:
+        logger.critical("%s", exc)
+        # Celery logs and ignores a receiver's Exception; SystemExit stops the worker.
+        raise SystemExit(f"refused: {exc}") from exc
 
 
 @worker_ready.connect

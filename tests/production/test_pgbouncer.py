@@ -132,3 +132,23 @@ def test_behind_a_pooler_jit_is_off_through_the_database_setting(pgbouncer_facto
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "off"
+
+
+def test_gunicorn_and_a_celery_worker_refuse_to_start_through_an_undeclared_pooler(pgbouncer_factory, tmp_path):
+    bouncer = pgbouncer_factory(pool_mode="transaction", extra="ignore_startup_parameters = options")
+    env = django_env(DATABASE_URL=bouncer.url())
+    server = Gunicorn(log_path=tmp_path / "gunicorn.log", env=env, workers=1)
+    with pytest.raises(AssertionError, match="gunicorn exited"):
+        server.start(timeout=60)
+    assert "DATABASE_POOLER=pgbouncer-transaction" in server.log
+
+    worker = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--without-mingle"],
+        cwd=ROOT,
+        env={**env, "CELERY_BROKER_URL": "memory://"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert worker.returncode != 0
+    assert "DATABASE_POOLER=pgbouncer-transaction" in worker.stdout + worker.stderr

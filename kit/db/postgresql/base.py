@@ -95,3 +95,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, ValueError, base.Database.Error):
             return False
         return not readable
+
+
+def verify_at_start(alias: str = "default") -> None:
+    """Connect once at process start, so a pooler that must be refused stops the process now, not on its first
+    request or task. A database that is down is not a reason to stop: readiness reports it."""
+    from django.db import DatabaseError, connections
+
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return
+    try:
+        connection.ensure_connection()
+    except DatabaseError:
+        pass
+    finally:
+        connection.close()
