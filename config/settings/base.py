@@ -83,9 +83,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    # JIT off: the offer list's annotations push the planner's cost estimates over the JIT threshold, and
-    # compiling then costs 100-250 ms per query to save microseconds (an OLTP workload never gains from it).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    # DATABASE_POOLER says what sits between us and PostgreSQL (docs/operations.md). Empty: PostgreSQL itself
+    # (or a pooler that passes startup options through). A PgBouncer refuses startup options (1.18: `options`,
+    # later ones: `jit`), so behind one the server settings below must be database settings instead (the
+    # `migrate` command sets jit=off on the database, kit.db.server_settings); in transaction mode a session
+    # is shared by many clients, so nothing may be prepared on it unless PgBouncer tracks prepared statements.
+    DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+    if DATABASE_POOLER not in ("", "pgbouncer-session", "pgbouncer-transaction"):
+        raise ImproperlyConfigured(
+            f"DATABASE_POOLER must be empty, pgbouncer-session or pgbouncer-transaction, not {DATABASE_POOLER!r}"
+        )
+    transaction_pooler = DATABASE_POOLER == "pgbouncer-transaction"
+    # Read by kit.db.postgresql (and removed before the connection parameters reach libpq).
+    _db_options["pooler"] = DATABASE_POOLER
     # DATABASE_PLAN_CACHE_MODE, when set, is the session's plan_cache_mode: how PostgreSQL plans the prepared
     # statements below. Unset, the server's own setting stands (`auto` unless a DBA chose otherwise): one
     # generic plan per statement once it costs no more than fresh ones, replanned when ANALYZE changes the
@@ -96,19 +107,50 @@ else:
         raise ImproperlyConfigured(
             f"DATABASE_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, not {plan_cache_mode!r}"
         )
-    if plan_cache_mode:
-        DATABASES["default"]["OPTIONS"]["options"] += f" -c plan_cache_mode={plan_cache_mode}"
+    if not DATABASE_POOLER:
+        # JIT off: the offer list's annotations push the planner's cost estimates over the JIT threshold, and
+        # compiling then costs 100-250 ms per query to save microseconds (an OLTP workload never gains from it).
+        _db_options["options"] = "-c jit=off"
+        if plan_cache_mode:
+            _db_options["options"] += f" -c plan_cache_mode={plan_cache_mode}"
+    elif plan_cache_mode:
+        # A pooler drops (or refuses) startup options: the setting would silently not apply.
+        raise ImproperlyConfigured(
+            "DATABASE_PLAN_CACHE_MODE cannot reach PostgreSQL through a pooler (it refuses startup options): "
+            f"run ALTER ROLE … SET plan_cache_mode = {plan_cache_mode} instead, and leave the variable unset"
+        )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # The same backend, with a health check that looks at the socket instead of running `SELECT 1`.
+        # The same backend, with a health check that looks at the socket instead of running `SELECT 1`, and
+        # the pooler checks above.
         DATABASES["default"]["ENGINE"] = "kit.db.postgresql"
     # Server-side binding: parameters travel apart from the SQL, and a statement run 5 times on a connection
     # becomes a prepared statement, parsed and planned once (planning was half of PostgreSQL's time per request
-    # in the mixed benchmark). Turn it off behind a pooler that cannot keep prepared statements (PgBouncer in
-    # transaction mode before 1.21, or without max_prepared_statements).
-    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
-        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+    # in the mixed benchmark). Behind a transaction pooler both are off by default: a prepared statement lives
+    # in a server session that the next transaction may not get (PgBouncer 1.18: "prepared statement
+    # "_pg3_N" does not exist", or worse, another client's statement run with our parameters).
+    # DATABASE_PREPARE_THRESHOLD=none keeps server-side binding with unnamed statements only, which every
+    # pooler mode handles.
+    server_side_binding = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not transaction_pooler)
+    threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="none" if transaction_pooler else "5").strip()
+    if threshold.lower() in ("", "none", "off"):
+        prepare_threshold = None
+    elif threshold.isdigit():
+        prepare_threshold = int(threshold)
+    else:
+        raise ImproperlyConfigured(f"DATABASE_PREPARE_THRESHOLD must be a number or none, not {threshold!r}")
+    # PgBouncer 1.21 and later keeps prepared statements apart per client when `max_prepared_statements` is
+    # set; only the operator knows whether it is, so it is declared rather than guessed.
+    pooler_prepares = env.bool("DATABASE_POOLER_PREPARED_STATEMENTS", default=False)
+    if server_side_binding and prepare_threshold is not None and transaction_pooler and not pooler_prepares:
+        raise ImproperlyConfigured(
+            "DATABASE_PREPARE_THRESHOLD prepares statements, which a transaction pooler hands to other clients: "
+            "set DATABASE_PREPARE_THRESHOLD=none, or DATABASE_POOLER_PREPARED_STATEMENTS=true for PgBouncer "
+            ">= 1.21 with max_prepared_statements > 0"
+        )
+    if server_side_binding:
+        _db_options["server_side_binding"] = True
+        _db_options["prepare_threshold"] = prepare_threshold
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -208,6 +250,9 @@ SCHEDULED_JOB_TIME_BUDGET_SECONDS = env.int("SCHEDULED_JOB_TIME_BUDGET_SECONDS",
 # A running job renews its lease after every batch; a worker that died leaves the lease to expire after
 # this long, then the next run (beat, or the redelivered message) takes over and finishes the work.
 SCHEDULED_JOB_LEASE_SECONDS = env.int("SCHEDULED_JOB_LEASE_SECONDS", default=120)
+# Every worker looks this often for runs that lost their worker (no live lease) and enqueues their job again
+# (kit.jobs.jobs_resume_lost): lost work resumes within LEASE + SWEEP seconds of its last heartbeat. 0: off.
+SCHEDULED_JOB_SWEEP_SECONDS = env.float("SCHEDULED_JOB_SWEEP_SECONDS", default=30)
 POINTS_EXPIRATION_BATCH_SIZE = env.int("POINTS_EXPIRATION_BATCH_SIZE", default=500)
 # `points.expiring` warns about points expiring within this many days.
 POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=30)
