@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from kit.telemetry.views import metrics_view
 from loyalty.api import urls as loyalty_urls
 from loyalty.api.views import LoyaltyClubView, health
 from offers.api import urls as offers_urls
@@ -22,6 +23,7 @@ urlpatterns = [
     ),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("v1/", include(loyalty_urls.v1_patterns)),
     path("v1/<slug:lc>/", include(rewards_urls.v1_patterns)),
     path("v3/<slug:lc>", LoyaltyClubView.as_view(), name="loyalty-club"),

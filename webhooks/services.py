@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from kit.formats import format_datetime
 from kit.prepared import PreparedLookup
+from kit.telemetry import metrics
 from loyalty.models import LoyaltyClub
 from loyalty.secrets import new_secret
 from webhooks import egress
@@ -67,6 +68,8 @@ def event_emit(*, club_id: int, type: str, data: dict, member_id: int | None = N
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type: {type}")
+    # Every domain event passes here, listened to or not: the business metrics count them after commit.
+    metrics.business_event(type=type, data=data)
     endpoint_ids = [
         endpoint_id for endpoint_id, events in _active_endpoints.rows(club_id=club_id) if type in (events or [])
     ]
@@ -110,6 +113,7 @@ def events_emit_many(*, type: str, events: list[tuple[int, int | None, dict]]) -
         raise ValueError(f"Unknown webhook event type: {type}")
     if not events:
         return 0
+    metrics.business_events(type=type, datas=[data for _, _, data in events])
     endpoints_by_club: dict[int, list[int]] = {}
     for endpoint in WebhookEndpoint.objects.filter(club_id__in={e[0] for e in events}, active=True).only(
         "id", "club_id", "events"

@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from kit.telemetry.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -42,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id, metrics and access log cover every answer, the other middlewares' too.
+    "kit.telemetry.middleware.TelemetryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -213,15 +217,16 @@ POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=3
 # A birthday grant is usable from the birthday until the end of this many days (club's time zone).
 BIRTHDAY_GRANT_USABLE_DAYS = env.int("BIRTHDAY_GRANT_USABLE_DAYS", default=30)
 
-# --- Logging --------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Logging and metrics (docs/operations.md "Observability") -----------------------------------------
+# LOG_FORMAT=json: one JSON object per line (the production default), `plain` for a terminal. Every line
+# carries the request id (the X-Request-Id of the request, inherited by the tasks it enqueued).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>` when this is set; empty, it is open, for a
+# scraper on the internal network (keep /metrics off the public load balancer then).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Loyalty --------------------------------------------------------------------------------------
 # Optional per-client-token rate limit (requests per minute); 0 disables it. Counted in the cache named by

@@ -1,0 +1,50 @@
+"""Celery signal handlers: the request id travels with the tasks a request enqueues, and every task is
+counted and timed. Connected by config/celery.py (`connect()`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import signals
+
+from kit.telemetry import metrics
+from kit.telemetry.context import CELERY_HEADER, current_request_id, request_id_var, sane_request_id
+
+logger = logging.getLogger("kit.telemetry")
+
+_started: dict[str, tuple[float, object]] = {}  # task id → (monotonic start, context token), per process
+
+
+def _before_publish(sender=None, headers=None, **_):
+    # `headers` is the message's header dict (protocol 2): what is put there reaches the worker as an
+    # attribute of `task.request`. A task enqueued by a task passes the id it inherited on.
+    request_id = current_request_id()
+    if request_id and headers is not None and CELERY_HEADER not in headers:
+        headers[CELERY_HEADER] = request_id
+    metrics.CELERY_TASKS_PUBLISHED.labels(task=str(sender or "unknown")).inc()
+
+
+def _prerun(task_id=None, task=None, **_):
+    request_id = sane_request_id(getattr(task.request, CELERY_HEADER, None)) if task is not None else None
+    token = request_id_var.set(request_id)
+    _started[task_id] = (time.monotonic(), token)
+
+
+def _postrun(task_id=None, task=None, state=None, **_):
+    started, token = _started.pop(task_id, (None, None))
+    name = getattr(task, "name", "unknown")
+    metrics.CELERY_TASKS.labels(task=name, state=str(state or "unknown").lower()).inc()
+    if started is not None:
+        metrics.CELERY_TASK_DURATION.labels(task=name).observe(time.monotonic() - started)
+    if token is not None:
+        try:
+            request_id_var.reset(token)
+        except ValueError:  # set in another context (eager calls nest): just clear it
+            request_id_var.set(None)
+
+
+def connect() -> None:
+    signals.before_task_publish.connect(_before_publish, weak=False, dispatch_uid="telemetry-publish")
+    signals.task_prerun.connect(_prerun, weak=False, dispatch_uid="telemetry-prerun")
+    signals.task_postrun.connect(_postrun, weak=False, dispatch_uid="telemetry-postrun")
