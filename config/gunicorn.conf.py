@@ -29,6 +29,26 @@ timeout = 30
 graceful_timeout = 30
 
 
+def on_starting(server):
+    """Metrics of several workers (docs/operations.md "Observability"): with PROMETHEUS_MULTIPROC_DIR set,
+    every worker writes its series to files there and a scrape of any worker adds them up. Files of the
+    previous run would be added too, so the folder is emptied before the first worker starts."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    # A replaced worker's counters stay in the sums (its files remain); only its live gauges go.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker):
     """Load every view module, then tune the cyclic garbage collector of the worker.
 
