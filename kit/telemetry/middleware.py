@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 import time
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 from kit.telemetry import metrics
 from kit.telemetry.context import HEADER, new_request_id, request_id_var, sane_request_id
 
@@ -30,7 +33,9 @@ class TelemetryMiddleware:
     def __call__(self, request):
         request_id = sane_request_id(request.headers.get(HEADER)) or new_request_id()
         request.request_id = request_id
-        token = request_id_var.set(request_id)
+        # Not reset when this returns: Django logs 4xx/5xx answers ("Not Found: …") after the middlewares,
+        # and those lines belong to the request too. `request_finished` (the response closed) clears it.
+        request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
         try:
@@ -60,7 +65,11 @@ class TelemetryMiddleware:
                     "user_agent": request.headers.get("X-User-Agent") or request.headers.get("User-Agent", ""),
                 },
             )
-            request_id_var.reset(token)
+
+
+@receiver(request_finished, dispatch_uid="telemetry-request-id-clear")
+def _clear_request_id(**_):
+    request_id_var.set(None)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -25,8 +25,19 @@ def _before_publish(sender=None, headers=None, **_):
     metrics.CELERY_TASKS_PUBLISHED.labels(task=str(sender or "unknown")).inc()
 
 
+def _message_request_id(task) -> str | None:
+    request = getattr(task, "request", None)
+    if request is None:
+        return None
+    # A worker merges custom message headers into the request; `apply(headers=…)` keeps them apart.
+    value = getattr(request, CELERY_HEADER, None) or (getattr(request, "headers", None) or {}).get(CELERY_HEADER)
+    if value is None and getattr(request, "is_eager", False):
+        return current_request_id()  # run inline by the request itself: it is the request's work
+    return sane_request_id(value)
+
+
 def _prerun(task_id=None, task=None, **_):
-    request_id = sane_request_id(getattr(task.request, CELERY_HEADER, None)) if task is not None else None
+    request_id = _message_request_id(task)
     token = request_id_var.set(request_id)
     _started[task_id] = (time.monotonic(), token)
 
