@@ -33,12 +33,10 @@ def on_starting(server):
     """Metrics of several workers (docs/operations.md "Observability"): with PROMETHEUS_MULTIPROC_DIR set,
     every worker writes its series to files there and a scrape of any worker adds them up. Files of the
     previous run would be added too, so the folder is emptied before the first worker starts."""
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-        for name in os.listdir(folder):
-            if name.endswith(".db"):
-                os.remove(os.path.join(folder, name))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from kit.telemetry.metrics import multiprocess_dir_reset
+
+        multiprocess_dir_reset()
 
 
 def child_exit(server, worker):

@@ -19,6 +19,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client.registry import Collector
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Unlabelled series open their file when defined (below), so the folder must exist by then.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 # Request latencies of an OLTP API: most answers take milliseconds, anything past 10 s is an incident.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Jobs and tasks: from a webhook drain (milliseconds) to a time-boxed expiration run (minutes).
@@ -70,17 +74,37 @@ def register_scrape_collector(factory: Callable[[], Collector]) -> None:
         _scrape_collectors.append(factory)
 
 
-def registry() -> CollectorRegistry:
-    """What a scrape serves: every process of the host in multiprocess mode, else this process."""
+def registry(*, scrape_collectors: bool = True) -> CollectorRegistry:
+    """What a scrape serves: every process of the host in multiprocess mode, else this process; plus the
+    database-backed collectors (the API serves those; a worker's own endpoint leaves them out, or every
+    target would report the same outbox and sums across targets would count it twice)."""
     if multiprocess_dir():
         collected = CollectorRegistry()
         _multiprocess.MultiProcessCollector(collected)
     else:
         collected = CollectorRegistry(auto_describe=True)
         collected.register(_Forward(REGISTRY))
-    for factory in _scrape_collectors:
+    for factory in _scrape_collectors if scrape_collectors else ():
         collected.register(factory())
     return collected
+
+
+def multiprocess_dir_reset() -> None:
+    """Empty the folder before the first process of a group starts: files of a previous run would be
+    added to the sums."""
+    folder = multiprocess_dir()
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    own = f"_{os.getpid()}.db"  # this process defined its series already: its files are open
+    for name in os.listdir(folder):
+        if name.endswith(".db") and not name.endswith(own):
+            os.remove(os.path.join(folder, name))
+
+
+def mark_process_dead(pid: int) -> None:
+    if multiprocess_dir():
+        _multiprocess.mark_process_dead(pid)
 
 
 def exposition() -> bytes:

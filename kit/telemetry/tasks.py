@@ -4,9 +4,11 @@ counted and timed. Connected by config/celery.py (`connect()`)."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from celery import signals
+from prometheus_client import start_http_server
 
 from kit.telemetry import metrics
 from kit.telemetry.context import CELERY_HEADER, current_request_id, request_id_var, sane_request_id
@@ -55,7 +57,26 @@ def _postrun(task_id=None, task=None, state=None, **_):
             request_id_var.set(None)
 
 
+def _worker_init(**_):
+    """The worker's own /metrics (CELERY_METRICS_BIND=host:port): its pool processes write to
+    PROMETHEUS_MULTIPROC_DIR, the main process serves their sums. A folder of its own, not the API's:
+    each group of processes empties its folder when it starts."""
+    metrics.multiprocess_dir_reset()
+    bind = os.environ.get("CELERY_METRICS_BIND", "")
+    if not bind:
+        return
+    host, _, port = bind.rpartition(":")
+    start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry(scrape_collectors=False))
+    logger.info("worker metrics on http://%s/metrics", bind)
+
+
+def _pool_process_exit(pid=None, **_):
+    metrics.mark_process_dead(pid or os.getpid())
+
+
 def connect() -> None:
+    signals.worker_init.connect(_worker_init, weak=False, dispatch_uid="telemetry-worker-init")
+    signals.worker_process_shutdown.connect(_pool_process_exit, weak=False, dispatch_uid="telemetry-pool-exit")
     signals.before_task_publish.connect(_before_publish, weak=False, dispatch_uid="telemetry-publish")
     signals.task_prerun.connect(_prerun, weak=False, dispatch_uid="telemetry-prerun")
     signals.task_postrun.connect(_postrun, weak=False, dispatch_uid="telemetry-postrun")
