@@ -263,6 +263,13 @@ WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=3
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=86400)
 # A worker's claim on a delivery; past it (the worker died mid-attempt) another worker may send it again.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# Batching: the commit of an event enqueues one drain task at most every WEBHOOK_DRAIN_DELAY_SECONDS (per
+# cache: per process with the default in-memory cache, for every node with CACHE_URL=redis://…), which
+# sends everything due by then; 0 enqueues one per commit. Events wait at most this much longer.
+WEBHOOK_DRAIN_DELAY_SECONDS = env.float("WEBHOOK_DRAIN_DELAY_SECONDS", default=0.5)
+WEBHOOK_DRAIN_CACHE = env.str("WEBHOOK_DRAIN_CACHE", default="default")
+# Due deliveries claimed (and loaded) by one statement; sent one after the other under one lease.
+WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=20)
 # Outbox events whose deliveries are all finished are deleted after this many days.
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 

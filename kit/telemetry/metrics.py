@@ -5,8 +5,8 @@ PROMETHEUS_MULTIPROC_DIR set before start-up, prometheus_client writes them to m
 folder and a scrape adds up every process of the host (`registry()`). Without it (a single process, tests)
 the values live in the process and the default registry serves them.
 
-Business counters (`business_event`) count only what was committed: they are bumped from
-`transaction.on_commit`, so a rolled-back use or a failed batch counts nothing.
+Business counters (`business_event`) count only what was committed: they are bumped after the commit
+(kit.telemetry.commit), so a rolled-back use or a failed batch counts nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from django.db import transaction
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client.registry import Collector
+
+from kit.telemetry.commit import after_commit
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Unlabelled series open their file when defined (below), so the folder must exist by then.
@@ -151,7 +152,7 @@ def _count(type: str, data: dict) -> None:
 
 def business_event(*, type: str, data: dict) -> None:
     """Count a domain event once the caller's transaction commits (nothing if it rolls back)."""
-    transaction.on_commit(lambda: _count(type, data), robust=True)
+    after_commit(lambda: _count(type, data))
 
 
 def business_events(*, type: str, datas: list[dict]) -> None:
@@ -161,7 +162,7 @@ def business_events(*, type: str, datas: list[dict]) -> None:
         for data in datas:
             _count(type, data)
 
-    transaction.on_commit(count_all, robust=True)
+    after_commit(count_all)
 
 
 def job_observed(*, job: str, status: str, seconds: float | None) -> None:
