@@ -55,8 +55,5 @@ def logging_config(*, log_format: str, level: str) -> dict:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
-            # The access log is ours (one line per request, with route, status and duration); Django's
-            # and gunicorn's own would repeat it.
-            "loyalty.access": {"level": "INFO"},
         },
     }

@@ -132,3 +132,18 @@ def test_metrics_token_protects_the_endpoint(db, settings, headers, status):
 
 def test_metrics_answers_get_only(db):
     assert APIClient().post("/metrics").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_use_in_a_rolled_back_savepoint_counts_nothing_while_the_committed_outer_one_counts(club, member, scrape):
+    offer = OfferFactory(club=club)
+    before = scrape()
+
+    with transaction.atomic():
+        offer_services.offer_use(offer=offer, member=member)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            offer_services.offer_use(offer=offer, member=MemberFactory(club=club))
+            raise RuntimeError("the inner block fails: its savepoint is rolled back")
+        assert scrape().delta(before, USE, authorized="false") == 0  # nothing before the commit
+
+    assert scrape().delta(before, USE, authorized="false") == 1

@@ -120,13 +120,13 @@ def test_deliveries_whose_lease_would_run_out_mid_batch_are_released_not_sent_la
     club, endpoint, receiver, settings, monkeypatch
 ):
     settings.WEBHOOK_DRAIN_BATCH_SIZE = 3
-    for m in [MemberFactory(club=club) for _ in range(3)]:
-        event_emit(club_id=club.id, type="offer.used", data={}, member_id=m.id)
     released = []
     original_release, original_attempt = services._release, services._attempt
     monkeypatch.setattr(services, "_release", lambda **kw: (released.append(list(kw["ids"])), original_release(**kw)))
 
     with time_machine.travel(START, tick=False) as clock:
+        for m in [MemberFactory(club=club) for _ in range(3)]:
+            event_emit(club_id=club.id, type="offer.used", data={}, member_id=m.id)
         first = []
 
         def slow_attempt(delivery, lease):
