@@ -125,6 +125,36 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = env("MEDIA_URL", default="/media/")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploaded media go through Django's storage API (offers/images.py: uploads, and the worker that reads
+# them to make the sizes). `filesystem` keeps them in MEDIA_ROOT, which then has to be one shared disk
+# for every API node and worker; `s3` keeps them in an S3-compatible bucket that every host reaches
+# (django-storages). With s3, PUBLIC_BASE_URL + MEDIA_URL must be the bucket's (or its CDN's) public URL.
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE == "filesystem":
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif MEDIA_STORAGE == "s3":
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,  # MinIO, Ceph, R2, …
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,  # else boto3's own chain
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("MEDIA_S3_PREFIX", default=""),
+            # Names are unique already (a random prefix per upload); never overwrite someone's object.
+            "file_overwrite": False,
+            # Public, stable URLs built by the API (PUBLIC_BASE_URL + MEDIA_URL + name), not signed ones.
+            "querystring_auth": False,
+            "default_acl": None,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, not {MEDIA_STORAGE!r}")
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 # Absolute base used when the API lists file URLs (e.g. offer images).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
