@@ -1,8 +1,9 @@
 """Writes for webhooks. `event_emit` is called by other apps inside their own transactions.
 
-Delivery is at least once: a worker claims one due delivery at a time with a lease (a short transaction,
-`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL), POSTs it outside any transaction, then records the
-outcome only if its lease still holds. A delivered or given-up delivery is never claimed again, so a
+Delivery is at least once: a worker claims a batch of due deliveries with a lease (a short transaction,
+`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL), POSTs each outside any transaction, then records the
+outcome only if its lease still holds. Commits do not enqueue a task each: the commits of a short window
+share one drain task (`_schedule_delivery`). A delivered or given-up delivery is never claimed again, so a
 duplicated or redelivered task sends nothing twice; only a worker dying between the receiver's answer and
 the record makes the delivery go out again after its lease, which is what the stable event `id` is for.
 """
