@@ -17,6 +17,8 @@ from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
+from kit.telemetry import tasks as telemetry_tasks
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 logger = logging.getLogger("kit.jobs")
 
@@ -57,6 +59,9 @@ app.conf.update(
     # staff edit them in the admin). Nothing is defined here on purpose: beat would re-apply it on every
     # start, overwriting what staff changed.
     beat_schedule={},
+    # Keep the settings' LOGGING (LOG_FORMAT, the request id on every line) in the worker too: Celery would
+    # otherwise replace the root logger's handlers with its own plain format.
+    worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks()
 
@@ -103,3 +108,6 @@ def _sweep_forever(interval: float) -> None:
             logger.exception("job sweep failed")
         finally:
             connection.close()
+
+
+telemetry_tasks.connect()

@@ -34,6 +34,24 @@ drain_seconds = float(os.environ.get("GUNICORN_DRAIN_SECONDS", 10))
 graceful_timeout = int(drain_seconds) + 30
 
 
+def on_starting(server):
+    """Metrics of several workers (docs/operations.md "Observability"): with PROMETHEUS_MULTIPROC_DIR set,
+    every worker writes its series to files there and a scrape of any worker adds them up. Files of the
+    previous run would be added too, so the folder is emptied before the first worker starts."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from kit.telemetry.metrics import multiprocess_dir_reset
+
+        multiprocess_dir_reset()
+
+
+def child_exit(server, worker):
+    # A replaced worker's counters stay in the sums (its files remain); only its live gauges go.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker):
     """Load every view module, then tune the cyclic garbage collector of the worker.
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from config import health
+from kit.telemetry.views import metrics_view
 from loyalty.api import urls as loyalty_urls
 from loyalty.api.views import LoyaltyClubView
 from offers.api import urls as offers_urls
@@ -25,6 +26,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("v1/", include(loyalty_urls.v1_patterns)),
     path("v1/<slug:lc>/", include(rewards_urls.v1_patterns)),
     path("v3/<slug:lc>", LoyaltyClubView.as_view(), name="loyalty-club"),

@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kit.models import JobLock, JobRun
+from kit.telemetry import metrics
 
 logger = logging.getLogger("kit.jobs")
 
@@ -92,6 +93,7 @@ def job_run(*, name: str, func: Callable[[], dict[str, Any] | None], lease_secon
             result={"skipped": "another run holds the lease"},
         )
         logger.info("job %s skipped: lease held elsewhere", name)
+        metrics.job_observed(job=name, status=JobRun.SKIPPED, seconds=None)
         return {"skipped": "another run holds the lease"}
     # Holding the lease, no other run of this job is alive: a run still marked running lost its worker.
     JobRun.objects.filter(name=name, status=JobRun.RUNNING).update(
@@ -120,6 +122,7 @@ def _finish(run: JobRun, started: float, status: str, result: dict | None, error
     run.result = result
     run.error = error[:5000]
     run.save(update_fields=["status", "finished_at", "duration_ms", "result", "error"])
+    metrics.job_observed(job=run.name, status=status, seconds=time.monotonic() - started)
 
 
 def jobs_resume_lost(*, now: datetime | None = None, send: Callable[..., Any] | None = None) -> list[str]:

@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from kit.telemetry.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -42,7 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "kit.api.body.RequestBodyMiddleware",  # outermost: sees every response, the early refusals included
+    # Outermost: the request id, metrics and access log cover every answer, the other middlewares' too.
+    "kit.telemetry.middleware.TelemetryMiddleware",
+    "kit.api.body.RequestBodyMiddleware",  # next: sees every response of the stack below, early refusals included
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -164,6 +168,36 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = env("MEDIA_URL", default="/media/")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploaded media go through Django's storage API (offers/images.py: uploads, and the worker that reads
+# them to make the sizes). `filesystem` keeps them in MEDIA_ROOT, which then has to be one shared disk
+# for every API node and worker; `s3` keeps them in an S3-compatible bucket that every host reaches
+# (django-storages). With s3, PUBLIC_BASE_URL + MEDIA_URL must be the bucket's (or its CDN's) public URL.
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE == "filesystem":
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif MEDIA_STORAGE == "s3":
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,  # MinIO, Ceph, R2, …
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,  # else boto3's own chain
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("MEDIA_S3_PREFIX", default=""),
+            # Names are unique already (a random prefix per upload); never overwrite someone's object.
+            "file_overwrite": False,
+            # Public, stable URLs built by the API (PUBLIC_BASE_URL + MEDIA_URL + name), not signed ones.
+            "querystring_auth": False,
+            "default_acl": None,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, not {MEDIA_STORAGE!r}")
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 # Absolute base used when the API lists file URLs (e.g. offer images).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
@@ -259,15 +293,16 @@ POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=3
 # A birthday grant is usable from the birthday until the end of this many days (club's time zone).
 BIRTHDAY_GRANT_USABLE_DAYS = env.int("BIRTHDAY_GRANT_USABLE_DAYS", default=30)
 
-# --- Logging --------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Logging and metrics (docs/operations.md "Observability") -----------------------------------------
+# LOG_FORMAT=json: one JSON object per line (the production default), `plain` for a terminal. Every line
+# carries the request id (the X-Request-Id of the request, inherited by the tasks it enqueued).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>` when this is set; empty, it is open, for a
+# scraper on the internal network (keep /metrics off the public load balancer then).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Loyalty --------------------------------------------------------------------------------------
 # Optional per-client-token rate limit (requests per minute); 0 disables it. Counted in the cache named by
@@ -304,6 +339,13 @@ WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=3
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=86400)
 # A worker's claim on a delivery; past it (the worker died mid-attempt) another worker may send it again.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# Batching: the commit of an event enqueues one drain task at most every WEBHOOK_DRAIN_DELAY_SECONDS (per
+# cache: per process with the default in-memory cache, for every node with CACHE_URL=redis://…), which
+# sends everything due by then; 0 enqueues one per commit. Events wait at most this much longer.
+WEBHOOK_DRAIN_DELAY_SECONDS = env.float("WEBHOOK_DRAIN_DELAY_SECONDS", default=0.5)
+WEBHOOK_DRAIN_CACHE = env.str("WEBHOOK_DRAIN_CACHE", default="default")
+# Due deliveries claimed (and loaded) by one statement; sent one after the other under one lease.
+WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=20)
 # Outbox events whose deliveries are all finished are deleted after this many days.
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
