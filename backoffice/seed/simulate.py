@@ -22,8 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from kit.periods import period_start
-from offers import rules
+from offers import rules as offer_rules
 from offers.models import GRANT_TYPES, OfferGrant, OfferStatus, OfferType, Scope
+from rewards import rules
 from rewards.levels import level_reached
 from rewards.models import Transaction
 
@@ -189,10 +190,10 @@ class OfferSim:
 
     def usable_at(self, at: datetime) -> bool:
         o = self.offer
-        return self.open_at(at) and o.scope != Scope.INFORMATIONAL and rules.in_usable_window(o, at)
+        return self.open_at(at) and o.scope != Scope.INFORMATIONAL and offer_rules.in_usable_window(o, at)
 
     def stock_left(self) -> bool:
-        return rules.stock_left(stock=self.offer.stock, uses_count=self.uses_count)
+        return offer_rules.stock_left(stock=self.offer.stock, uses_count=self.uses_count)
 
 
 class RewardSim:
@@ -294,7 +295,7 @@ class MemberOffers:
         if at > self.world.now or not offer.open_at(at) or not offer.stock_left():
             return None
         # No ban in the past: a demo member's ban, if any, is about now, not about its history.
-        refusal = rules.grant_refusal(
+        refusal = offer_rules.grant_refusal(
             o, now=at, banned_until=None, in_audience=self.in_audience(offer), grants_count=len(self.grants[offer.id])
         )
         if refusal is not None:
@@ -317,12 +318,12 @@ class MemberOffers:
         if o.periodic_timespan:
             start = period_start(o.periodic_timespan, now=at, tz=self.world.tz)
             period_uses = sum(1 for t in past if start <= t <= at)
-        decision = rules.use_decide(
+        decision = offer_rules.use_decide(
             o,
             now=at,
             banned_until=None,
             in_audience=self.in_audience(offer),
-            grants=rules.grants_in_draw_order([g for g in self.grants[offer.id] if g.granted_at <= at], at),
+            grants=offer_rules.grants_in_draw_order([g for g in self.grants[offer.id] if g.granted_at <= at], at),
             # The demo's members send a valid token whenever the offer asks for one.
             token_valid=True if o.usage_authorization_token_required else None,
             last_used_at=max(past, default=None),
@@ -477,47 +478,46 @@ class Ledger:
         if rule is None:
             return False
         done = self.achieved[type_]
-        if rule.limit is not None and len(done) >= rule.limit:
+        refusal = rules.achievement_refusal(
+            limit=rule.limit,
+            frequency_timespan=rule.frequency_timespan,
+            frequency_limit=rule.frequency_limit,
+            earned_since=lambda start: sum(1 for d in done if start is None or d >= start),
+            now=at,
+            tz=self.world.tz,
+        )
+        if refusal is not None:
             return False
-        if rule.frequency_timespan:
-            start = period_start(rule.frequency_timespan, now=at, tz=self.world.tz)
-            if sum(1 for d in done if d >= start) >= rule.frequency_limit:
-                return False
         done.append(at)
         self.credit(T.ACHIEVEMENT, at, rule.points, {"achievement_type": type_, "rule_id": rule.pk}, type_)
         return True
 
-    # Spending (draw / debit): FIFO over the lots still spendable at `at`
-    def _fifo(self, at: datetime, exclude: LotRow | None = None) -> list[LotRow]:
-        open_lots = [
-            lot
-            for lot in self.lots
-            if lot.remaining > 0 and lot is not exclude and (lot.expires_at is None or lot.expires_at > at)
-        ]
-        return sorted(open_lots, key=lambda lot: (lot.expires_at is None, lot.expires_at or at, lot.seq))
+    # Spending (draw / debit): the ledger's own FIFO plan (rewards.rules) over the lots spendable at `at`
+    def _plan(self, points: int, at: datetime, first: LotRow | None = None) -> list[tuple[LotRow, int]] | None:
+        spendable = sorted(
+            (
+                lot
+                for lot in self.lots
+                if lot is not first and rules.lot_spendable(remaining=lot.remaining, expires_at=lot.expires_at, at=at)
+            ),
+            key=lambda lot: rules.fifo_key(expires_at=lot.expires_at, seq=lot.seq),
+        )
+        return rules.fifo_plan(
+            points,
+            ((lot, lot.remaining) for lot in spendable),
+            first=(first, first.remaining) if first is not None else None,
+        )
 
-    def _spendable(self, at: datetime) -> int:
-        return sum(lot.remaining for lot in self._fifo(at))
-
-    def _draw(self, tx: TxRow, points: int, at: datetime, first: LotRow | None = None) -> None:
-        need = points
-        if first is not None and first.remaining > 0:
-            take = min(first.remaining, need)
-            self._allocate(tx, first, take)
-            need -= take
-        for lot in self._fifo(at, exclude=first):
-            if need <= 0:
-                break
-            take = min(lot.remaining, need)
+    def _draw(self, tx: TxRow, plan: list[tuple[LotRow, int]]) -> None:
+        for lot, take in plan:
             self._allocate(tx, lot, take)
-            need -= take
-        assert need == 0, "the caller checked the spendable balance"
 
     def debit(self, type_: str, at: datetime, points: int, details: dict) -> TxRow | None:
-        if self.ms.balance < points or self._spendable(at) < points:
+        plan = self._plan(points, at) if self.ms.balance >= points else None
+        if plan is None:
             return None
         tx = self._tx(type_, at, -points, details)
-        self._draw(tx, points, at)
+        self._draw(tx, plan)
         self.ms.balance -= points
         return tx
 
@@ -580,10 +580,11 @@ class Ledger:
         if original.cancelled_at is not None or original.expired_at is not None or self.ms.balance < original.amount:
             return False
         # As `draw(first_lot=…)`: the lot's own unspent points first, then the other spendable lots.
-        if lot.remaining + sum(other.remaining for other in self._fifo(at, exclude=lot)) < original.amount:
+        plan = self._plan(original.amount, at, first=lot)
+        if plan is None:
             return False
         tx = self._cancellation(original, at)
-        self._draw(tx, original.amount, at, first=lot)
+        self._draw(tx, plan)
         self.ms.balance -= original.amount
         self.ms.lifetime -= original.amount
         return True

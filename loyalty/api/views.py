@@ -1,21 +1,18 @@
-"""Core endpoints: the loyalty club (SPEC §3.1), the token admin API (§2.1) and the health check."""
+"""Core endpoints: the loyalty club (SPEC §3.1), and the token admin API (§2.1); health lives in config/health.py."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import connection
-from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from kit.api.params import parse_body, parse_query
 from kit.errors import BusinessRuleError, ResourceNotFound
 from kit.pagination import paginate_list
-from loyalty import services
 from loyalty.api import serializers as s
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.models import ClientToken
 from loyalty.permits import PERMITS, POLICIES, expand
+from loyalty.services import clubs, tokens
 
 
 class LoyaltyClubView(LoyaltyAPIView):
@@ -33,7 +30,7 @@ class LoyaltyClubView(LoyaltyAPIView):
     )
     def put(self, request, lc):
         data = parse_body(s.LoyaltyClubUpdateInputSerializer, request.data)
-        club = services.club_update(club=request.club, **data["loyalty_club"])
+        club = clubs.club_update(club=request.club, **data["loyalty_club"])
         return Response({"loyalty_club": s.club_to_json(club)})
 
 
@@ -106,7 +103,7 @@ class ClientTokenListView(LoyaltyAPIView):
     def post(self, request):
         attrs = parse_body(s.ClientTokenCreateInputSerializer, request.data)["token"]
         _check_within_caller(request.auth, attrs)
-        issued = services.client_token_issue(**attrs)
+        issued = tokens.client_token_issue(**attrs)
         return Response({"token": s.client_token_to_json(issued.token, secret=issued.secret)}, status=201)
 
 
@@ -132,12 +129,12 @@ class ClientTokenDetailView(LoyaltyAPIView):
         token = _token_get(request.auth, token_id)
         attrs = parse_body(s.ClientTokenUpdateInputSerializer, request.data)["token"]
         _check_within_caller(request.auth, attrs, current=token)
-        token = services.client_token_update(token=token, **attrs)
+        token = tokens.client_token_update(token=token, **attrs)
         return Response({"token": s.client_token_to_json(token)})
 
     @extend_schema(responses=s.ClientTokenResponseSerializer, summary="Revoke an API client token")
     def delete(self, request, token_id):
-        token = services.client_token_revoke(token=_token_get(request.auth, token_id))
+        token = tokens.client_token_revoke(token=_token_get(request.auth, token_id))
         return Response({"token": s.client_token_to_json(token)})
 
 
@@ -166,33 +163,3 @@ class PolicyListView(LoyaltyAPIView):
                 ]
             }
         )
-
-
-# --- Health ---------------------------------------------------------------------------------------
-
-
-def health(request):
-    """Liveness and readiness: the database answers, and the broker when a real one is configured."""
-    checks: dict[str, str] = {}
-    status = 200
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means "not ready"; the message helps the operator
-        checks["database"] = f"error: {exc.__class__.__name__}"
-        status = 503
-    broker_url = settings.CELERY_BROKER_URL
-    if broker_url.startswith("filesystem://"):
-        checks["broker"] = "embedded"
-    else:
-        from config.celery import app
-
-        try:
-            with app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-            checks["broker"] = "ok"
-        except Exception as exc:
-            checks["broker"] = f"error: {exc.__class__.__name__}"
-            status = 503
-    return JsonResponse({"status": "ok" if status == 200 else "error", "checks": checks}, status=status)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from kit.db.races import lock_for_delete
 from kit.errors import InvalidParameters
 from kit.messages import error_leaf
 from loyalty.models import LoyaltyClub
@@ -68,5 +69,6 @@ def collection_update(*, collection: Collection, attrs: dict[str, Any]) -> Colle
 
 @transaction.atomic
 def collection_delete(*, collection: Collection) -> None:
-    """Delete the collection; its offers stay (they only leave it)."""
+    """Delete the collection; its offers stay (they only leave it). Locks it, then its links (kit.db.races)."""
+    lock_for_delete(Collection, collection.pk)
     Collection.objects.filter(pk=collection.pk).delete()

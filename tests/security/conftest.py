@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from loyalty.models import Member, MemberGroupMembership, MemberOAuthToken
-from loyalty.oauth import oauth_tokens_issue
+from loyalty.services.oauth import oauth_tokens_issue
 from offers.models import Offer, OfferEvent, OfferGrant, OfferLike, OfferUsage
 from offers.services import grants as offer_grants
 from offers.services import use as offer_use
