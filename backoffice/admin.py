@@ -25,8 +25,8 @@ from backoffice.member_overview import member_overview
 from kit.errors import DomainError
 from loyalty.admin import MemberAdmin as CoreMemberAdmin
 from loyalty.models import LoyaltyClub, Member, MemberGroup
-from offers import services as offers_services
 from offers.models import GRANT_TYPES, Offer, OfferStatus
+from offers.services import grants as offers_grants
 from rewards import services as rewards_services
 from rewards.admin import CorrectionForm
 from rewards.levels import level_for
@@ -69,7 +69,7 @@ def grant_offer_to(*, offer: Offer, members, usable_for_seconds: int | None) -> 
             reason = "Member of another club"
         else:
             try:
-                offers_services.offer_grant(offer=offer, member=member, usable_for_seconds=usable_for_seconds)
+                offers_grants.offer_grant(offer=offer, member=member, usable_for_seconds=usable_for_seconds)
                 granted += 1
                 continue
             except DomainError as exc:

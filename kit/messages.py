@@ -47,6 +47,7 @@ def message_for(key: str, options: dict) -> str:
     }.get(key, key.replace("_", " "))
 
 
-def error_leaf(key: str, value: Any = None, **options: Any) -> dict:
-    """One leaf of the 422 tree: `{"value", "error", "options", "message"}`."""
-    return {"value": value, "error": key, "options": options, "message": message_for(key, options)}
+def error_leaf(key: str, value: Any = None, *, message: str | None = None, **options: Any) -> dict:
+    """One leaf of the 422 tree: `{"value", "error", "options", "message"}`. `message` replaces the key's
+    standard one, for rules whose wording the contract gives (`must be after usable_since`)."""
+    return {"value": value, "error": key, "options": options, "message": message or message_for(key, options)}

@@ -24,7 +24,7 @@ import orjson
 from django.db import connections
 from django.db.models import JSONField, Model, QuerySet
 from django.db.models.expressions import Col
-from django.db.models.query import ModelIterable
+from django.db.models.query import ModelIterable, ValuesIterable
 
 _SENTINEL_BASE = -7_391_100_000_000
 
@@ -38,6 +38,7 @@ class _Compiled:
     slots: dict[int, str]  # position in params → name of the caller's value
     model: type[Model]
     attnames: tuple[str, ...] | None  # None: not plain model rows (values_list, annotations)
+    names: tuple[str, ...] | None  # of a values() queryset's columns, in SQL order; None for other querysets
     converters: Converters
 
 
@@ -66,8 +67,9 @@ class Sentinels:
 class PreparedLookup:
     """`PreparedLookup(lambda p: Member.objects.filter(club_id=p.club_id, pk=p.pk))`, then
     `lookup.first(club_id=…, pk=…)` → a `Member` or None, and `lookup.all(…)` → a list; for a
-    `values_list()` queryset, `lookup.rows(…)` → the converted column values of each row. A `paged`
-    lookup takes `limit=` and `offset=` in every call."""
+    `values_list()` queryset, `lookup.rows(…)` → the converted column values of each row, and for a
+    `values()` queryset `lookup.dicts(…)` → a dict per row, as `values()` gives it. A `paged` lookup takes
+    `limit=` and `offset=` in every call. Values a call passes that the query does not use are ignored."""
 
     def __init__(self, build: Callable[[Sentinels], QuerySet], *, paged: bool = False):
         """`paged`: the calls pass `limit` and `offset` (the build must not slice the queryset)."""
@@ -103,12 +105,14 @@ class PreparedLookup:
             concrete = tuple(field.attname for field in model._meta.concrete_fields)
             if len(attnames) == len(concrete) and attnames != concrete:  # from_db would take them in order
                 attnames = None
+        names = tuple(qs.query.selected) if qs._iterable_class is ValuesIterable and qs.query.selected else None
         compiled = _Compiled(
             sql=sql,
             params=tuple(params),
             slots=slots,
             model=model,
             attnames=attnames,
+            names=names,
             converters=fast_json_converters(compiler.get_converters(select)),
         )
         self._compiled[using] = compiled
@@ -117,6 +121,14 @@ class PreparedLookup:
     def rows(self, *, using: str = "default", **values: Any) -> list[list[Any]]:
         """The selected columns of each row, converted as the ORM converts them (for `values_list()`)."""
         return self._rows(using, values)[1]
+
+    def dicts(self, *, using: str = "default", **values: Any) -> list[dict[str, Any]]:
+        """The rows of a `values()` queryset, as dicts named as `values()` names them."""
+        compiled, rows = self._rows(using, values)
+        if compiled.names is None:
+            raise TypeError("PreparedLookup.dicts() needs a values() queryset")
+        names = compiled.names
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def all(self, *, using: str = "default", **values: Any) -> list[Model]:
         """The model instances (for a queryset of plain model rows)."""

@@ -1,5 +1,5 @@
 """The offers side of the Django admin. Every write goes through the services the management API uses
-(`offers.management_services`, `offers.images`); rules are checked by the same functions, so staff get the
+(`offers.services`, `offers.images`); rules are checked by the same functions, so staff get the
 API's messages. Grants, usages and grant-to-audience calls are read-only lists."""
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from django.utils.html import format_html, format_html_join
 from kit.errors import DomainError
 from loyalty.models import MemberGroup
 from offers import images
-from offers import management_services as services
-from offers.api.management_serializers import text_unsafe
 from offers.display import display_schemas_errors
-from offers.management_services import OfferAttributesInvalid, file_public_url
 from offers.models import (
     AudienceGrant,
     Collection,
@@ -34,7 +31,10 @@ from offers.models import (
     OfferStatus,
     OfferUsage,
 )
-from offers.texts import text_for
+from offers.services import catalog, collections, grants
+from offers.services.catalog import OfferAttributesInvalid
+from offers.services.files import file_public_url
+from offers.texts import text_for, text_unsafe
 
 _LANGUAGE_MAP = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
@@ -114,6 +114,35 @@ _FORM_FIELD = {
 }
 
 
+# The offer attributes the form edits as the services take them (the form's fields and the attributes it
+# hands to `offer_create` / `offer_update` both come from this list); the audience, the periodic usage and
+# the relations have form fields of their own shape, mapped in `offer_attributes`.
+_OFFER_ATTRIBUTES = (
+    "internal_name",
+    "internal_description",
+    "status",
+    "scope",
+    "type",
+    "name",
+    "description",
+    "external_url",
+    "usable_since",
+    "usable_until",
+    "visible_since",
+    "visible_until",
+    "campaign_id",
+    "maximum_uses_per_user",
+    "maximum_grants_per_user",
+    "stock",
+    "usage_authorization_token",
+    "usage_authorization_token_required",
+    "read_more",
+    "activation_texts",
+    "extras",
+    "display_schemas",
+)
+
+
 class OfferAdminForm(forms.ModelForm):
     name = LocalizedTextFormField()
     description = LocalizedTextFormField()
@@ -129,34 +158,7 @@ class OfferAdminForm(forms.ModelForm):
 
     class Meta:
         model = Offer
-        fields = (
-            "club",
-            "internal_name",
-            "internal_description",
-            "status",
-            "scope",
-            "type",
-            "name",
-            "description",
-            "external_url",
-            "usable_since",
-            "usable_until",
-            "visible_since",
-            "visible_until",
-            "audience",
-            "campaign_id",
-            "maximum_uses_per_user",
-            "maximum_grants_per_user",
-            "periodic_timespan",
-            "periodic_limit",
-            "stock",
-            "usage_authorization_token",
-            "usage_authorization_token_required",
-            "read_more",
-            "activation_texts",
-            "extras",
-            "display_schemas",
-        )
+        fields = ("club", *_OFFER_ATTRIBUTES, "audience", "periodic_timespan", "periodic_limit")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -184,33 +186,7 @@ class OfferAdminForm(forms.ModelForm):
         """The form's values as service attributes (files are not edited here, so they are left as they are)."""
         data = self.cleaned_data
         timespan, limit = data.get("periodic_timespan"), data.get("periodic_limit")
-        attrs = {
-            key: data.get(key)
-            for key in (
-                "internal_name",
-                "internal_description",
-                "status",
-                "scope",
-                "type",
-                "name",
-                "description",
-                "external_url",
-                "usable_since",
-                "usable_until",
-                "visible_since",
-                "visible_until",
-                "campaign_id",
-                "maximum_uses_per_user",
-                "maximum_grants_per_user",
-                "stock",
-                "usage_authorization_token",
-                "usage_authorization_token_required",
-                "read_more",
-                "activation_texts",
-                "extras",
-                "display_schemas",
-            )
-        }
+        attrs = {key: data.get(key) for key in _OFFER_ATTRIBUTES}
         attrs.update(
             external_url=data.get("external_url") or None,
             usage_authorization_token=data.get("usage_authorization_token") or None,
@@ -243,7 +219,7 @@ class OfferAdminForm(forms.ModelForm):
         if club is None:
             return cleaned
         # Fields that failed above are None here: the rules skip them.
-        errors = services.offer_attributes_errors(
+        errors = catalog.offer_attributes_errors(
             club=club, attrs=self.offer_attributes(), offer=self.instance if self.instance.pk else None
         )
         for field, field_messages in errors.items():
@@ -455,9 +431,9 @@ class OfferAdmin(admin.ModelAdmin):
         attrs = form.offer_attributes()
         try:
             if change:
-                saved = services.offer_update(offer=obj, attrs=attrs)
+                saved = catalog.offer_update(offer=obj, attrs=attrs)
             else:
-                saved = services.offer_create(club=form.cleaned_data["club"], attrs=attrs)
+                saved = catalog.offer_create(club=form.cleaned_data["club"], attrs=attrs)
         except OfferAttributesInvalid as exc:  # a use slipped in since the form was checked
             messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items()))
             return
@@ -475,36 +451,36 @@ class OfferAdmin(admin.ModelAdmin):
         return listed, {Offer._meta.verbose_name_plural: len(offers)}, set(), []
 
     def delete_model(self, request, obj):
-        services.offers_delete(offers=[obj])
+        catalog.offers_delete(offers=[obj])
 
     def delete_queryset(self, request, queryset):
-        services.offers_delete(offers=list(queryset))
+        catalog.offers_delete(offers=list(queryset))
 
     # --- Actions ---
 
     @admin.action(description="Publish selected offers")
     def publish(self, request, queryset):
-        count = services.offer_status_set(offers=list(queryset), status=OfferStatus.PUBLISHED)
+        count = catalog.offer_status_set(offers=list(queryset), status=OfferStatus.PUBLISHED)
         self.message_user(request, f"Published {count} offer(s).", messages.SUCCESS)
 
     @admin.action(description="Unpublish selected offers (back to draft)")
     def unpublish(self, request, queryset):
-        count = services.offer_status_set(offers=list(queryset), status=OfferStatus.DRAFT)
+        count = catalog.offer_status_set(offers=list(queryset), status=OfferStatus.DRAFT)
         self.message_user(request, f"Unpublished {count} offer(s).", messages.SUCCESS)
 
     @admin.action(description="Archive selected offers")
     def archive(self, request, queryset):
-        services.offers_archive(offers=list(queryset))
+        catalog.offers_archive(offers=list(queryset))
         self.message_user(request, f"Archived {queryset.count()} offer(s).", messages.SUCCESS)
 
     @admin.action(description="Unarchive selected offers")
     def unarchive(self, request, queryset):
-        services.offers_unarchive(offers=list(queryset))
+        catalog.offers_unarchive(offers=list(queryset))
         self.message_user(request, f"Unarchived {queryset.count()} offer(s).", messages.SUCCESS)
 
     @admin.action(description="Clone selected offers (as drafts)")
     def clone(self, request, queryset):
-        clones = services.offers_clone(offers=list(queryset.order_by("pk")))
+        clones = catalog.offers_clone(offers=list(queryset.order_by("pk")))
         ids = ", ".join(str(c.pk) for c in clones)
         self.message_user(request, f"Cloned {len(clones)} offer(s) as drafts: {ids}.", messages.SUCCESS)
 
@@ -520,7 +496,7 @@ class OfferAdmin(admin.ModelAdmin):
         if form.is_valid():
             group, seconds = form.cleaned_data["group"], form.cleaned_data.get("usable_for_seconds")
             try:
-                granted = services.audience_grants_start(club=club, items=[(offer, group, seconds) for offer in offers])
+                granted = grants.audience_grants_start(club=club, items=[(offer, group, seconds) for offer in offers])
             except DomainError as exc:
                 self.message_user(
                     request,
@@ -564,7 +540,7 @@ class CollectionAdminForm(forms.ModelForm):
         cleaned = super().clean()
         club = self.instance.club if self.instance.pk else cleaned.get("club")
         if club is not None and "offers_order" not in self.errors:
-            errors = services.collection_attributes_errors(
+            errors = collections.collection_attributes_errors(
                 club=club, attrs={"offers_order": cleaned.get("offers_order")}
             )
             for leaf in errors.get("offers_order", []):
@@ -621,9 +597,9 @@ class CollectionAdmin(admin.ModelAdmin):
         attrs = {key: data.get(key) for key in ("title", "description", "short_description")}
         attrs["offers_order"] = data.get("offers_order") or []
         if change:
-            saved = services.collection_update(collection=obj, attrs=attrs)
+            saved = collections.collection_update(collection=obj, attrs=attrs)
         else:
-            saved = services.collection_create(club=data["club"], attrs=attrs)
+            saved = collections.collection_create(club=data["club"], attrs=attrs)
         obj.pk = saved.pk
         for field in Collection._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
@@ -631,11 +607,11 @@ class CollectionAdmin(admin.ModelAdmin):
             images.image_upload(upload=data["image"], collection=saved)
 
     def delete_model(self, request, obj):
-        services.collection_delete(collection=obj)
+        collections.collection_delete(collection=obj)
 
     def delete_queryset(self, request, queryset):
         for collection in queryset:
-            services.collection_delete(collection=collection)
+            collections.collection_delete(collection=collection)
 
 
 # --- Read-only history ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from django.utils import timezone
 from kit.errors import DomainError
 from loyalty.models import LoyaltyClub, Member
 from offers.models import BirthdayGrant, Offer, OfferGrant, OfferStatus, OfferType
-from offers.services import offer_grant
+from offers.services.grants import offer_grant
 
 DEFAULT_BATCH_SIZE = 500
 

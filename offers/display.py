@@ -15,7 +15,7 @@ from jsonpath_ng.ext import parse as jsonpath_parse
 from jsonpath_ng.ext.filter import Filter
 from rest_framework import serializers
 
-from kit.messages import Code, message_for
+from kit.messages import Code, error_leaf
 
 SCHEMA_NAMES = ("list", "details")
 FIELD_NAMES = ("header", "body", "caption")
@@ -153,7 +153,7 @@ def jsonpath_resolves(value: Any) -> bool:
 
 
 def _leaf(value: Any, key: str, **options: Any) -> list[dict]:
-    return [{"value": value, "error": key, "options": options, "message": message_for(key, options)}]
+    return [error_leaf(key, value, **options)]
 
 
 def display_schemas_errors(value: Any) -> dict | list:

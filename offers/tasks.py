@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from kit.jobs import job_heartbeat, job_run
 from loyalty.models import Member
-from offers import services
 from offers.birthday import offers_grant_birthday
+from offers.services import grants
 
 
 @shared_task(name="offers.grant_welcome_offers")
@@ -21,7 +21,7 @@ def grant_welcome_offers(member_id: int) -> int:
     member = Member.objects.select_related("club").filter(pk=member_id).first()
     if member is None:  # deleted before the task ran
         return 0
-    return len(services.offers_grant_welcome(member=member))
+    return len(grants.offers_grant_welcome(member=member))
 
 
 @shared_task(name="offers.tasks.grant_birthday_offers")
@@ -53,10 +53,8 @@ def run_audience_grant(audience_grant_id: int) -> int:
     duplicate delivery continues after the cursor, and no member is granted twice by one call."""
     from django.conf import settings
 
-    from offers.management_services import audience_grant_run
-
     budget = getattr(settings, "SCHEDULED_JOB_TIME_BUDGET_SECONDS", 240)
-    call = audience_grant_run(audience_grant_id=audience_grant_id, time_budget=budget)
+    call = grants.audience_grant_run(audience_grant_id=audience_grant_id, time_budget=budget)
     if call is not None and call.status != call.Status.DONE:
         run_audience_grant.delay(audience_grant_id)
     return call.granted_count if call is not None else 0

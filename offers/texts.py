@@ -146,3 +146,24 @@ class AllTexts(Expression):
 
     def as_sql(self, compiler, connection):  # pragma: no cover
         raise NotImplementedError(f"AllTexts is not implemented for {connection.vendor}")
+
+
+# What PostgreSQL's JSON types refuse; the API and the admin both check texts against it before writing.
+_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_unsafe(value: Any) -> bool:
+    """True if any string (or key) inside a JSON value holds NUL or a lone surrogate, which PostgreSQL's
+    JSON types refuse. Iterative: a deeply nested value cannot exhaust the stack."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSAFE_TEXT.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from kit.periods import period_start
+from offers import rules as offer_rules
 from offers.models import GRANT_TYPES, OfferGrant, OfferStatus, OfferType, Scope
 from rewards import rules
 from rewards.levels import level_reached
@@ -189,10 +190,10 @@ class OfferSim:
 
     def usable_at(self, at: datetime) -> bool:
         o = self.offer
-        return self.open_at(at) and o.scope != Scope.INFORMATIONAL and (o.usable_since is None or o.usable_since <= at)
+        return self.open_at(at) and o.scope != Scope.INFORMATIONAL and offer_rules.in_usable_window(o, at)
 
     def stock_left(self) -> bool:
-        return self.offer.stock is None or self.uses_count < self.offer.stock
+        return offer_rules.stock_left(stock=self.offer.stock, uses_count=self.uses_count)
 
 
 class RewardSim:
@@ -291,9 +292,13 @@ class MemberOffers:
 
     def grant(self, offer: OfferSim, at: datetime, source: str) -> GrantRow | None:
         o = offer.offer
-        if at > self.world.now or not offer.open_at(at) or not self.in_audience(offer) or not offer.stock_left():
+        if at > self.world.now or not offer.open_at(at) or not offer.stock_left():
             return None
-        if o.maximum_grants_per_user is not None and len(self.grants[offer.id]) >= o.maximum_grants_per_user:
+        # No ban in the past: a demo member's ban, if any, is about now, not about its history.
+        refusal = offer_rules.grant_refusal(
+            o, now=at, banned_until=None, in_audience=self.in_audience(offer), grants_count=len(self.grants[offer.id])
+        )
+        if refusal is not None:
             return None
         g = GrantRow()
         g.id, g.offer_id, g.member, g.granted_at, g.source, g.uses_count = None, offer.id, self.m, at, source, 0
@@ -306,24 +311,29 @@ class MemberOffers:
 
     def use(self, offer: OfferSim, at: datetime, rng: random.Random) -> bool:
         o = offer.offer
-        if not offer.usable_at(at) or not self.in_audience(offer) or not offer.stock_left():
-            return False
-        maximum = o.maximum_uses_per_user
-        grant = None
-        if offer.needs_grant:
-            live = [g for g in self.grants[offer.id] if g.active_at(at) and (maximum is None or g.uses_count < maximum)]
-            if not live:
-                return False
-            grant = min(live, key=lambda g: (g.usable_until is None, g.usable_until or at, g.granted_at))
-        elif maximum is not None and len(self.uses[offer.id]) >= maximum:
+        if not offer.open_at(at) or not offer.stock_left():
             return False
         past = self.uses[offer.id]
-        if past and at < max(past) + self.world.activation:
-            return False
+        period_uses = 0
         if o.periodic_timespan:
             start = period_start(o.periodic_timespan, now=at, tz=self.world.tz)
-            if sum(1 for t in past if start <= t <= at) >= o.periodic_limit:
-                return False
+            period_uses = sum(1 for t in past if start <= t <= at)
+        decision = offer_rules.use_decide(
+            o,
+            now=at,
+            banned_until=None,
+            in_audience=self.in_audience(offer),
+            grants=offer_rules.grants_in_draw_order([g for g in self.grants[offer.id] if g.granted_at <= at], at),
+            # The demo's members send a valid token whenever the offer asks for one.
+            token_valid=True if o.usage_authorization_token_required else None,
+            last_used_at=max(past, default=None),
+            activation=self.world.activation,
+            member_uses=len(past),
+            period_uses=period_uses,
+        )
+        if decision.refusal is not None:
+            return False
+        grant = decision.grant
         authorized = o.usage_authorization_token_required or rng.random() < 0.25
         past.append(at)
         if grant is not None:

@@ -37,31 +37,14 @@ from offers.api.serializers import (
     file_to_json,
 )
 from offers.display import DisplaySchemasField, display_schemas_resolve
-from offers.management_selectors import SORT_ATTRIBUTES
 from offers.models import Collection, FileKind, Offer, OfferStatus, Scope, SizeType, Timespan
+from offers.selectors.catalog import SORT_ATTRIBUTES
+from offers.texts import text_unsafe
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 10**9
-_UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
 _LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 TEXT_FORMAT = "string or {language: string} object"
-
-
-def text_unsafe(value: Any) -> bool:
-    """True if any string (or key) inside a JSON value holds NUL or a lone surrogate, which PostgreSQL's
-    JSON types refuse. Iterative: a deeply nested value cannot exhaust the stack."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if _UNSAFE_TEXT.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def _unsafe_error() -> serializers.ValidationError:
@@ -73,7 +56,7 @@ def _id_field(**kwargs) -> StrictIntegerField:
 
 
 def _limit_field() -> StrictIntegerField:
-    # Positive is a rule of SPEC §5.1 (offers.management_services); here only what the column can hold.
+    # Positive is a rule of SPEC §5.1 (offers.services.catalog); here only what the column can hold.
     return StrictIntegerField(required=False, allow_null=True, default=None, max_value=MAX_LIMIT)
 
 
@@ -385,7 +368,7 @@ def _texts_object(value: Any, keys: tuple[str, ...]) -> dict | None:
 
 def offer_admin_to_json(offer: Offer) -> dict[str, Any]:
     """The admin offer (SPEC §5.1) from an offer with its relations prefetched
-    (`offers.management_selectors.offers_with_relations`)."""
+    (`offers.selectors.catalog.offers_with_relations`)."""
     periodic = {"timespan": offer.periodic_timespan, "limit": offer.periodic_limit} if offer.periodic_timespan else None
     return {
         "id": offer.id,

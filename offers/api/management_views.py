@@ -11,10 +11,10 @@ from kit.errors import InvalidParameters, NotFound
 from kit.pagination import paginate
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
-from offers import management_selectors as selectors
-from offers import management_services as services
 from offers.api import management_serializers as s
-from offers.management_services import OfferAttributesInvalid
+from offers.selectors import catalog as selectors
+from offers.services import catalog, collections, grants
+from offers.services.catalog import OfferAttributesInvalid
 from offers.texts import request_languages
 
 _O = "Offers:Api:Offers:"
@@ -83,7 +83,7 @@ class OffersAdminView(OffersManagementAPIView):
             attrs, item_errors = s.offer_payload_parse(item, tz=request.club.tzinfo)
             if attrs is not None:
                 try:
-                    ids.append(services.offer_create(club=request.club, attrs=attrs).pk)
+                    ids.append(catalog.offer_create(club=request.club, attrs=attrs).pk)
                 except OfferAttributesInvalid as exc:
                     item_errors = exc.errors
             if item_errors:
@@ -103,7 +103,7 @@ class OffersAdminView(OffersManagementAPIView):
             if attrs is not None:
                 try:
                     offer = selectors.offer_get(club=request.club, offer_id=attrs.pop("id"))
-                    services.offer_update(offer=offer, attrs=attrs)
+                    catalog.offer_update(offer=offer, attrs=attrs)
                     updated += 1
                 except NotFound as exc:
                     item_errors = {"id": [exc.message]}
@@ -120,7 +120,7 @@ class OffersAdminView(OffersManagementAPIView):
     )
     def delete(self, request, lc):
         ids = parse_body(s.OffersAdminIdsInputSerializer, request.data)["ids"]
-        services.offers_delete(offers=selectors.offers_get_many(club=request.club, offer_ids=ids))
+        catalog.offers_delete(offers=selectors.offers_get_many(club=request.club, offer_ids=ids))
         return Response({})
 
 
@@ -153,7 +153,7 @@ class OffersCloneView(OffersManagementAPIView):
     )
     def post(self, request, lc):
         ids = parse_body(s.OffersAdminIdsInputSerializer, request.data)["ids"]
-        clones = services.offers_clone(offers=selectors.offers_get_many(club=request.club, offer_ids=ids))
+        clones = catalog.offers_clone(offers=selectors.offers_get_many(club=request.club, offer_ids=ids))
         return Response({"ids": [clone.pk for clone in clones]})
 
 
@@ -166,9 +166,9 @@ class OffersArchiveView(OffersManagementAPIView):
         ids = parse_body(s.OffersAdminIdsInputSerializer, request.data)["ids"]
         offers = selectors.offers_get_many(club=request.club, offer_ids=ids)
         if self.archive:
-            services.offers_archive(offers=offers)
+            catalog.offers_archive(offers=offers)
         else:
-            services.offers_unarchive(offers=offers)
+            catalog.offers_unarchive(offers=offers)
         return Response({})
 
 
@@ -198,7 +198,7 @@ class OffersGrantView(OffersManagementAPIView):
             (offer, groups[item["audience_id"]], item["usable_for_seconds"])
             for offer, item in zip(offers, items, strict=True)
         ]
-        return Response({"granted": services.audience_grants_start(club=request.club, items=work)})
+        return Response({"granted": grants.audience_grants_start(club=request.club, items=work)})
 
 
 # --- Collections ----------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ class CollectionsAdminView(OffersManagementAPIView):
     def post(self, request, lc):
         attrs = _collection_input(request, partial=False)
         try:
-            collection = services.collection_create(club=request.club, attrs=attrs)
+            collection = collections.collection_create(club=request.club, attrs=attrs)
         except InvalidParameters as exc:
             raise _nest_collection_errors(request, exc) from None
         collection = selectors.collection_get(club=request.club, collection_id=collection.pk)
@@ -273,7 +273,7 @@ class CollectionAdminView(OffersManagementAPIView):
         collection = selectors.collection_get(club=request.club, collection_id=collection_id)
         attrs = _collection_input(request, partial=True)
         try:
-            services.collection_update(collection=collection, attrs=attrs)
+            collections.collection_update(collection=collection, attrs=attrs)
         except InvalidParameters as exc:
             raise _nest_collection_errors(request, exc) from None
         collection = selectors.collection_get(club=request.club, collection_id=collection_id)
@@ -281,5 +281,7 @@ class CollectionAdminView(OffersManagementAPIView):
 
     @extend_schema(responses=EmptyResponseSerializer, summary="Delete a collection (its offers stay)")
     def delete(self, request, lc, collection_id):
-        services.collection_delete(collection=selectors.collection_get(club=request.club, collection_id=collection_id))
+        collections.collection_delete(
+            collection=selectors.collection_get(club=request.club, collection_id=collection_id)
+        )
         return Response({})

@@ -28,7 +28,7 @@ from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
 from offers.display import display_schemas_resolve
 from offers.models import OfferType, Scope
-from offers.selectors import order_attributes
+from offers.selectors.listing import order_attributes
 from offers.texts import text_for
 
 # --- Query and body parsing -----------------------------------------------------------------------
@@ -230,7 +230,8 @@ def _texts(value: Any, keys: tuple[str, ...], languages: list[str]) -> dict[str,
 
 
 def offer_to_json(row: dict[str, Any], *, languages: list[str], activated_seconds_time: int) -> dict[str, Any]:
-    """The member view of an offer (SPEC §4.2) from a row of `offers.selectors.offers_page` / `offer_row_get`."""
+    """The member view of an offer (SPEC §4.2) from a row of `offers.selectors.listing` (`offers_page`,
+    `offer_row_get`)."""
     files = [file_to_json(f) for f in row["files"]]
     return {
         "id": row["id"],

@@ -8,12 +8,14 @@ from rest_framework.response import Response
 from kit.api.params import parse_body, parse_query, query_to_dict
 from kit.api.schema import BannedResponseSerializer
 from kit.errors import InvalidParameters
+from kit.messages import error_leaf
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 from loyalty.permits import SCOPE_PERMITS
-from offers import selectors, services
 from offers.api import serializers as s
 from offers.models import OfferEvent
+from offers.selectors import listing, visibility
+from offers.services import grants, use
 from offers.texts import request_languages
 
 _P = "Offers:Api:MemberOffers:"
@@ -66,7 +68,7 @@ class MemberOffersMetaView(MemberOfferAPIView):
     )
     def get(self, request, lc, ctx, member_id=None):
         scope = self.parse_scope(request)
-        meta = selectors.offers_meta(club=request.club, member=request.member, scope=scope)
+        meta = listing.offers_meta(club=request.club, member=request.member, scope=scope)
         languages = self.languages(request)
         collections = [s.collection_to_json(c, languages=languages) for c in meta.collections]
         collections.sort(key=lambda c: ((c["title"] or "").lower(), c["id"]))
@@ -95,7 +97,7 @@ class MemberOfferListView(MemberOfferAPIView):
             s.MemberOfferListQuerySerializer, request.query_params, context={"guest": request.member is None}
         )
         languages = self.languages(request)
-        filters = selectors.OfferListFilters(
+        filters = listing.OfferListFilters(
             collection_ids=q.get("collection_ids"),
             tags=q.get("tags"),
             stores=q.get("stores"),
@@ -107,7 +109,7 @@ class MemberOfferListView(MemberOfferAPIView):
             liked=q["liked"],
             order_by=q["order_by"],
         )
-        page = selectors.offers_page(
+        page = listing.offers_page(
             club=request.club,
             member=request.member,
             scope=q["scope"],
@@ -137,7 +139,7 @@ class MemberOfferDetailView(MemberOfferAPIView):
     )
     def get(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
-        row = selectors.offer_row_get(club=request.club, member=request.member, scope=scope, offer_id=offer_id)
+        row = listing.offer_row_get(club=request.club, member=request.member, scope=scope, offer_id=offer_id)
         languages = self.languages(request)
         offer = s.offer_to_json(row, languages=languages, activated_seconds_time=request.club.activated_seconds_time)
         return Response({"offer": offer})
@@ -156,11 +158,9 @@ class MemberOfferUseView(MemberOfferAPIView):
     )
     def post(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
-        offer = selectors.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        offer = visibility.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
         body = parse_body(s.MemberOfferUseInputSerializer, request.data if request.data is not None else {})
-        result = services.offer_use(
-            offer=offer, member=request.member, authorization_token=body.get("authorization_token")
-        )
+        result = use.offer_use(offer=offer, member=request.member, authorization_token=body.get("authorization_token"))
         figures = result.figures
         usage = s.usage_to_json(
             usable=figures.usable,
@@ -184,11 +184,11 @@ class MemberOfferLikeView(MemberOfferAPIView):
     @extend_schema(parameters=[SCOPE_PARAMETER], request=None, responses=EmptyResponseSerializer)
     def put(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
-        offer = selectors.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        offer = visibility.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
         if self.like:
-            services.offer_like(offer=offer, member=request.member)
+            use.offer_like(offer=offer, member=request.member)
         else:
-            services.offer_unlike(offer=offer, member=request.member)
+            use.offer_unlike(offer=offer, member=request.member)
         return Response({})
 
 
@@ -211,9 +211,9 @@ class MemberOfferGrantView(MemberOfferAPIView):
     )
     def post(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
-        offer = selectors.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        offer = visibility.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
         body = parse_body(s.MemberOfferGrantInputSerializer, request.data if request.data is not None else {})
-        services.offer_grant(offer=offer, member=request.member, usable_for_seconds=body.get("usable_for_seconds"))
+        grants.offer_grant(offer=offer, member=request.member, usable_for_seconds=body.get("usable_for_seconds"))
         return Response({})
 
 
@@ -231,16 +231,11 @@ class OfferEventsView(MemberOfferAPIView):
         data = parse_body(s.OfferEventsInputSerializer, request.data, context={"tz": request.club.tzinfo})
         events = data["events"]
         wanted = {e["offer_id"] for e in events}
-        known = selectors.offer_ids_existing(club=request.club, scope=scope, ids=wanted)
+        known = visibility.offer_ids_existing(club=request.club, scope=scope, ids=wanted)
         unknown = {
             str(i): {
                 "offer_id": [
-                    {
-                        "value": request.data["events"][i].get("offer_id"),
-                        "error": "invalid",
-                        "options": {},
-                        "message": "is not a known offer",
-                    }
+                    error_leaf("invalid", request.data["events"][i].get("offer_id"), message="is not a known offer")
                 ]
             }
             for i, e in enumerate(events)
@@ -248,7 +243,7 @@ class OfferEventsView(MemberOfferAPIView):
         }
         if unknown:
             raise InvalidParameters({"events": unknown})
-        services.offer_events_record(club=request.club, member=request.member, kind=self.kind, events=events)
+        use.offer_events_record(club=request.club, member=request.member, kind=self.kind, events=events)
         return Response({})
 
 

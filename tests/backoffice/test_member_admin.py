@@ -16,8 +16,9 @@ from django.utils import timezone
 from backoffice import admin as backoffice_admin
 from backoffice.seed import demo_seed
 from loyalty.services.groups import group_create, group_members_add
-from offers import services as offers_services
 from offers.models import OfferGrant, OfferStatus, OfferType, OfferUsage
+from offers.services import grants as offers_grants
+from offers.services import use as offers_use
 from rewards import services as rewards_services
 from rewards.models import Membership, Transaction
 from tests.factories import LoyaltyClubFactory, MemberFactory
@@ -57,8 +58,8 @@ def test_the_member_page_shows_points_level_grants_uses_and_the_ledger(staff, cl
     rewards_services.membership_join(member=member)
     grant = rewards_services.points_grant(member=member, points=120, grant_type="receipt")
     rewards_services.points_correct(member=member, points=-20, comment="duplicate receipt")
-    offers_services.offer_grant(offer=exclusive, member=member)
-    offers_services.offer_use(offer=OfferFactory(club=club, internal_name="Coffee deal"), member=member)
+    offers_grants.offer_grant(offer=exclusive, member=member)
+    offers_use.offer_use(offer=OfferFactory(club=club, internal_name="Coffee deal"), member=member)
 
     html = staff.get(page(member)).content.decode()
 
@@ -299,7 +300,7 @@ def test_offer_usages_stay_countable_after_an_admin_grant(staff, member, exclusi
     """A grant made in the admin is a real grant: the member can use the offer through the service."""
     staff.post(reverse("admin:loyalty_member_grant_offer", args=[member.pk]), {"offer": exclusive.pk})
 
-    offers_services.offer_use(offer=exclusive, member=member)
+    offers_use.offer_use(offer=exclusive, member=member)
 
     assert OfferUsage.objects.filter(member=member, grant__isnull=False).count() == 1
 
@@ -307,8 +308,8 @@ def test_offer_usages_stay_countable_after_an_admin_grant(staff, member, exclusi
 def test_deleting_a_member_with_a_history_erases_it_with_the_service(staff, club, member, exclusive):
     rewards_services.membership_join(member=member)
     rewards_services.points_grant(member=member, points=30)
-    offers_services.offer_grant(offer=exclusive, member=member)
-    offers_services.offer_like(offer=exclusive, member=member)
+    offers_grants.offer_grant(offer=exclusive, member=member)
+    offers_use.offer_like(offer=exclusive, member=member)
 
     response = staff.post(f"{MEMBERS}{member.pk}/delete/", {"post": "yes"})
 

@@ -18,8 +18,8 @@ from loyalty.services.groups import group_create, group_members_add
 from loyalty.services.members import member_set_password
 from loyalty.services.oauth import oauth_tokens_issue
 from loyalty.services.tokens import client_token_issue
-from offers import services as offers
 from offers.models import OfferType, Scope
+from offers.services import grants as offer_grants
 from rewards import services as rewards
 from rewards.models import Achievement, Reward
 from tests.factories import LoyaltyClubFactory, MemberFactory
@@ -53,7 +53,7 @@ def build_world(*, slug: str = "infinity-mall", ban_other: bool = True) -> World
     collection = CollectionFactory(club=club)
     regular = OfferFactory(club=club, tags=["food"], stores=["Kiosk"], collections=[collection], stock=1000)
     exclusive = OfferFactory(club=club, type=OfferType.EXCLUSIVE, maximum_uses_per_user=3)
-    offers.offer_grant(offer=exclusive, member=member)
+    offer_grants.offer_grant(offer=exclusive, member=member)
     reward_scope = OfferFactory(club=club, scope=Scope.REWARD)
 
     rewards.membership_join(member=member)

@@ -7,7 +7,7 @@ import time_machine
 
 from loyalty.signals import member_created
 from offers.models import Offer, OfferGrant, OfferMemberState, OfferType
-from offers.services import offer_grant, offers_grant_welcome
+from offers.services.grants import offer_grant, offers_grant_welcome
 from tests.factories import MemberFactory, MemberGroupFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import OfferFactory

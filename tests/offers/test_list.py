@@ -16,7 +16,7 @@ from offers.models import (
     OfferUsage,
     Scope,
 )
-from offers.services import offer_use
+from offers.services.use import offer_use
 from tests.factories import MemberGroupFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import CollectionFactory, OfferFactory, OfferFileFactory

@@ -9,8 +9,8 @@ import time_machine
 from django.db.models import Count
 
 from loyalty.models import Member, MemberGroupMembership
-from offers.management_services import audience_grant_run, audience_grant_run_chunk
 from offers.models import AudienceGrant, Offer, OfferGrant, OfferType
+from offers.services.grants import audience_grant_run, audience_grant_run_chunk
 from offers.tasks import run_audience_grant
 from tests.concurrency import run_in_parallel
 from tests.factories import MemberFactory, MemberGroupFactory

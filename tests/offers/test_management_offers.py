@@ -17,7 +17,7 @@ from offers.models import (
     OfferTag,
     OfferType,
 )
-from offers.services import offer_use
+from offers.services.use import offer_use
 from tests.factories import LoyaltyClubFactory, MemberFactory, MemberGroupFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import CollectionFactory, OfferFactory

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.db.models import F
 
-from offers import services
 from offers.invariants import offers_reconcile
 from offers.models import Offer, OfferGrant, OfferMemberState, OfferType, OfferUsage
+from offers.services import grants, use
 from tests.factories import MemberFactory
 from tests.offers.factories import OfferFactory
 from tests.reliability.invariants import assert_invariants, invariant_violations
@@ -23,11 +23,11 @@ def used(club, member):
     """A REGULAR offer used twice (by two members) and an EXCLUSIVE one granted twice and used once."""
     regular = OfferFactory(club=club, stock=5)
     exclusive = OfferFactory(club=club, type=OfferType.EXCLUSIVE)
-    services.offer_use(offer=regular, member=member)
-    services.offer_use(offer=regular, member=MemberFactory(club=club))
-    services.offer_grant(offer=exclusive, member=member)
-    services.offer_grant(offer=exclusive, member=member)
-    services.offer_use(offer=exclusive, member=member)
+    use.offer_use(offer=regular, member=member)
+    use.offer_use(offer=regular, member=MemberFactory(club=club))
+    grants.offer_grant(offer=exclusive, member=member)
+    grants.offer_grant(offer=exclusive, member=member)
+    use.offer_use(offer=exclusive, member=member)
     return regular, exclusive
 
 

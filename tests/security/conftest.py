@@ -8,8 +8,9 @@ import pytest
 
 from loyalty.models import Member, MemberGroupMembership, MemberOAuthToken
 from loyalty.services.oauth import oauth_tokens_issue
-from offers import services as offers
 from offers.models import Offer, OfferEvent, OfferGrant, OfferLike, OfferUsage
+from offers.services import grants as offer_grants
+from offers.services import use as offer_use
 from rewards import services as rewards
 from rewards.models import Membership, Reward, RewardPurchase, Transaction
 from tests.factories import LoyaltyClubFactory, MemberFactory
@@ -42,9 +43,9 @@ def _build() -> World:
     rewards.points_grant(member=bob, points=4242)
     rewards.reward_purchase(member=bob, reward=Reward.objects.get(pk=world.ids["reward_id"][0]))
     offer = Offer.objects.get(pk=world.ids["offer_id"][0])
-    offers.offer_use(offer=offer, member=bob)
-    offers.offer_like(offer=offer, member=bob)
-    offers.offer_grant(offer=Offer.objects.get(pk=world.ids["offer_id"][1]), member=bob)
+    offer_use.offer_use(offer=offer, member=bob)
+    offer_use.offer_like(offer=offer, member=bob)
+    offer_grants.offer_grant(offer=Offer.objects.get(pk=world.ids["offer_id"][1]), member=bob)
     oauth_tokens_issue(member=bob)
     world.other_bearer = oauth_tokens_issue(member=bob).access_token
     return world

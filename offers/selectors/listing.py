@@ -1,0 +1,276 @@
+"""Lists of the member offer API (SPEC §4.2-4.4, §4.7): pages of offers and the meta of a context.
+
+`offers_page` returns plain rows (`.values()` plus bulk-loaded tags, stores, collections and files); the API
+turns them into JSON without serializers on this hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Exists, F, OrderBy, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from kit.pagination import pagination_info
+from kit.prepared import PreparedLookup
+from loyalty.models import LoyaltyClub, Member
+from offers import sql
+from offers.exceptions import OfferNotFound
+from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferStore, OfferTag
+from offers.selectors.usage import offers_annotate_usage, usage_rows
+from offers.selectors.visibility import offers_visible
+from offers.sql import FILE_FIELDS
+from offers.texts import AllTexts, LocalizedText
+
+ORDER_ALWAYS = ("name", "usable_since", "usable_until", "created_at")
+ORDER_MEMBER = ("usable", "uses_left", "liked")
+
+
+def order_attributes(*, guest: bool, single_collection: bool) -> list[str]:
+    allowed = list(ORDER_ALWAYS)
+    if not guest:
+        allowed += ORDER_MEMBER
+    if single_collection:
+        allowed.append("collection_position")
+    return allowed
+
+
+def _order_expression(attribute: str, *, languages: list[str], collection_id: int | None):
+    if attribute == "name":
+        return Lower(LocalizedText("name", languages))
+    if attribute in ("usable_since", "usable_until", "created_at"):
+        return F(attribute)
+    if attribute == "collection_position":
+        return sql.collection_position(collection_id)
+    return F({"usable": "u_usable", "uses_left": "u_uses_left", "liked": "u_liked"}[attribute])
+
+
+@dataclass
+class OfferListFilters:
+    collection_ids: list[int] | None = None
+    tags: list[str] | None = None
+    stores: list[str] | None = None
+    ids: list[int] | None = None
+    type: str | None = None
+    campaign_ids: list[int] | None = None
+    search: str | None = None
+    usable: bool = False
+    liked: bool = False
+    order_by: list[tuple[str, bool]] = field(default_factory=lambda: [("name", False)])  # (attribute, descending)
+
+
+def _apply_filters(qs: QuerySet[Offer], f: OfferListFilters) -> QuerySet[Offer]:
+    if f.collection_ids:
+        qs = qs.filter(Exists(CollectionOffer.objects.filter(offer=OuterRef("pk"), collection_id__in=f.collection_ids)))
+    if f.tags:
+        qs = qs.filter(Exists(OfferTag.objects.filter(offer=OuterRef("pk"), value__in=f.tags)))
+    if f.stores:
+        qs = qs.filter(Exists(OfferStore.objects.filter(offer=OuterRef("pk"), value__in=f.stores)))
+    if f.ids:
+        qs = qs.filter(pk__in=f.ids)
+    if f.type:
+        qs = qs.filter(type=f.type)
+    if f.campaign_ids:
+        qs = qs.filter(campaign_id__in=f.campaign_ids)
+    if f.search:
+        qs = qs.alias(s_name=AllTexts("name"), s_description=AllTexts("description")).filter(
+            Q(s_name__icontains=f.search)
+            | Q(s_description__icontains=f.search)
+            | Exists(OfferTag.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
+            | Exists(OfferStore.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
+        )
+    if f.usable:
+        qs = qs.filter(u_usable=True)
+    if f.liked:
+        qs = qs.filter(u_liked=True)
+    return qs
+
+
+@dataclass
+class OfferPage:
+    rows: list[dict[str, Any]]
+    pagination_info: dict[str, Any] | None
+
+
+def offers_page(
+    *,
+    club: LoyaltyClub,
+    member: Member | None,
+    scope: str,
+    filters: OfferListFilters,
+    languages: list[str],
+    page_no: int = 1,
+    per_page: int = 100,
+    with_pagination_info: bool = False,
+    now: datetime | None = None,
+) -> OfferPage:
+    """One page of the offers this context lists, as rows ready for `offers.api.serializers.offer_to_json`.
+
+    Two steps keep the work proportional to the page, not the catalogue: the ids of the page (a narrow sort;
+    usage annotations only when a filter or the order needs them), then the usage-annotated rows of just
+    those ids. Queries: a COUNT (only with pagination info), the ids, the rows, and one each for tags,
+    stores, collections and files."""
+    now = now or timezone.now()
+    offset = (page_no - 1) * per_page
+    if not with_pagination_info and _unfiltered(filters):
+        ids_lookup = _page_ids_lookup(guest=member is None, order_by=filters.order_by, languages=languages)
+        page_ids = [
+            pk
+            for (pk,) in ids_lookup.rows(
+                club_id=club.pk,
+                member_id=member.pk if member else None,
+                scope=scope,
+                now=now,
+                limit=per_page,
+                offset=offset,
+            )
+        ]
+        return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=None)
+    qs = offers_visible(club=club, member=member, scope=scope, now=now)
+    if filters.usable or filters.liked or any(attr in ORDER_MEMBER for attr, _ in filters.order_by):
+        qs = offers_annotate_usage(qs, club=club, member=member, now=now)
+    qs = _apply_filters(qs, filters)
+    collection_id = filters.collection_ids[0] if filters.collection_ids and len(filters.collection_ids) == 1 else None
+    qs = qs.order_by(*_page_order(filters.order_by, languages=languages, collection_id=collection_id))
+    info = None
+    if with_pagination_info:
+        total = qs.count()
+        info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
+        if info["is_out_of_range"] or total == 0:
+            return OfferPage(rows=[], pagination_info=info)
+    page_ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
+    return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=info)
+
+
+def _page_order(order_by: list[tuple[str, bool]], *, languages: list[str], collection_id: int | None) -> list:
+    ordering = []
+    for attribute, descending in order_by:
+        expression = _order_expression(attribute, languages=languages, collection_id=collection_id)
+        ordering.append(
+            OrderBy(expression, descending=True, nulls_first=True)
+            if descending
+            else OrderBy(expression, nulls_last=True)
+        )
+    return [*ordering, "id"]
+
+
+def _unfiltered(filters: OfferListFilters) -> bool:
+    """The list as apps ask for it most: no filter, ordered by offer attributes only."""
+    return (
+        not (filters.collection_ids or filters.tags or filters.stores or filters.ids or filters.type)
+        and not (filters.campaign_ids or filters.search or filters.usable or filters.liked)
+        and all(
+            attribute in ("name", "usable_since", "usable_until", "created_at") for attribute, _ in filters.order_by
+        )
+    )
+
+
+# The page-ids query of an unfiltered list, compiled once per (guest, order, languages): see kit.prepared.
+# Bounded, since the languages come from the request; past the bound a lookup is built for the request alone.
+_page_ids_lookups: dict[tuple, PreparedLookup] = {}
+
+
+def _page_ids_lookup(*, guest: bool, order_by: list[tuple[str, bool]], languages: list[str]) -> PreparedLookup:
+    key = (guest, tuple(order_by), tuple(languages))
+    lookup = _page_ids_lookups.get(key)
+    if lookup is None:
+        ordering = _page_order(order_by, languages=languages, collection_id=None)
+        lookup = PreparedLookup(
+            lambda p: (
+                offers_visible(
+                    club=LoyaltyClub(pk=p.club_id),
+                    member=None if guest else Member(pk=p.member_id),
+                    scope=p.scope,
+                    now=p.now,
+                )
+                .order_by(*ordering)
+                .values_list("id")
+            ),
+            paged=True,
+        )
+        if len(_page_ids_lookups) < 256:
+            _page_ids_lookups[key] = lookup
+    return lookup
+
+
+def offer_rows(*, club: LoyaltyClub, member: Member | None, ids: list[int], now: datetime) -> list[dict[str, Any]]:
+    """The usage-annotated rows of these offers, in the order of `ids`, with their relations attached.
+    Visibility is the caller's business (the ids come from a visibility-filtered query)."""
+    if not ids:
+        return []
+    found = usage_rows("ids", club=club, member=member, now=now, ids=list(ids))
+    by_id = {row["id"]: row for row in found}
+    rows = [by_id[pk] for pk in ids if pk in by_id]
+    offer_rows_attach_relations(rows)
+    return rows
+
+
+def offer_row_get(
+    *,
+    club: LoyaltyClub,
+    member: Member | None,
+    scope: str,
+    offer_id: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One offer as a row (GET by id rules: live and in scope; audience and grants only affect usage)."""
+    now = now or timezone.now()
+    rows = []
+    if 0 < offer_id < 2**63:
+        rows = usage_rows("live", club=club, member=member, now=now, scope=scope, offer_id=offer_id)
+    if not rows:
+        raise OfferNotFound(offer_id)
+    offer_rows_attach_relations(rows)
+    return rows[0]
+
+
+def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
+    """Adds `tags`, `stores`, `collection_ids` and `files` to each row, in one query for any number of rows
+    (on PostgreSQL; three elsewhere)."""
+    if not rows:
+        return
+    by_id = {row["id"]: row for row in rows}
+    for row in rows:
+        row.update(tags=[], stores=[], collection_ids=[], files=[])
+    for kind, offer_id, text, number, file_values in sql.relations_fetch(list(by_id)):
+        row = by_id[offer_id]
+        if kind == 0:
+            row["tags"].append(text)
+        elif kind == 1:
+            row["stores"].append(text)
+        elif kind == 2:
+            row["collection_ids"].append(number)
+        else:
+            row["files"].append(dict(zip(FILE_FIELDS, file_values, strict=True)))
+
+
+# --- Meta -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class OffersMeta:
+    tags: list[str]
+    stores: list[str]
+    collections: list[dict[str, Any]]
+
+
+def offers_meta(*, club: LoyaltyClub, member: Member | None, scope: str, now: datetime | None = None) -> OffersMeta:
+    """Distinct tags, stores and collections of the offers this context lists (SPEC §4.7). Four queries."""
+    visible = offers_visible(club=club, member=member, scope=scope, now=now or timezone.now()).values("pk")
+    tags = list(OfferTag.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct())
+    stores = list(
+        OfferStore.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct()
+    )
+    collections = list(
+        Collection.objects.filter(
+            club=club, pk__in=CollectionOffer.objects.filter(offer__in=visible).values("collection_id")
+        ).values("id", "title", "description", "short_description", "offers_order")
+    )
+    by_id = {c["id"]: {**c, "files": []} for c in collections}
+    if by_id:
+        for file in OfferFile.objects.filter(collection_id__in=list(by_id)).values(*FILE_FIELDS, "collection_id"):
+            by_id[file.pop("collection_id")]["files"].append(file)
+    return OffersMeta(tags=tags, stores=stores, collections=list(by_id.values()))

@@ -1,0 +1,164 @@
+"""A member's use of an offer (SPEC §4.5), likes (§4.8) and seen / clicked events (§4.10).
+
+Limits are exact under concurrency: a use first locks the member's `OfferMemberState` row for the offer
+(created race-free by an upsert that also locks it, `offers.sql.states_lock`), decides under that lock
+(`offers.rules.use_decide`), and takes the global stock last with one conditional UPDATE of the offer row
+(`offers.sql.offer_take_stock`, whose row count answers `Global limit exceeded`). Grants take the same
+locks in the same order (state row → offer row), see `offers.services.grants`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from kit.periods import period_start
+from loyalty.models import LoyaltyClub, Member
+from loyalty.selectors import member_in_group
+from offers import events, rules, sql
+from offers.exceptions import GlobalLimitExceeded
+from offers.models import Offer, OfferEvent, OfferGrant, OfferLike, OfferUsage, Scope
+
+
+@dataclass
+class UseResult:
+    usage: OfferUsage
+    figures: rules.UsageFigures
+
+
+def _active_grants_under_lock(*, offer: Offer, member: Member, now: datetime) -> list[OfferGrant]:
+    """The member's active grants, oldest first. Read under the state lock."""
+    return list(
+        OfferGrant.objects.filter(offer=offer, member=member)
+        .filter(Q(usable_until__isnull=True) | Q(usable_until__gt=now))
+        .only("id", "usable_until", "uses_count")
+        .order_by("id")
+    )
+
+
+@transaction.atomic
+def offer_use(
+    *,
+    offer: Offer,
+    member: Member,
+    authorization_token: str | None = None,
+    now: datetime | None = None,
+) -> UseResult:
+    """Use an offer (SPEC §4.5): checks 2–9 in the contract's order (`offers.rules.use_decide`; check 1,
+    visibility, is the caller's `offer_get_visible`). Locks the member's `OfferMemberState` row for the
+    offer, then the offer row (conditional stock UPDATE). Records the usage, bumps the counters, calls the
+    rewards hook for authorized uses and emits `offer.used`, all in this transaction."""
+    club = offer.club
+    if member.club_id == club.id:
+        member.club = club  # the rewards hook reads member.club: spare it a query
+    state = sql.states_lock(offer_id=offer.id, member_ids=[member.id])[member.id]
+    # The clock is read under the lock, so uses of one member are timestamped in the order they commit
+    # (a time read before waiting could fall before the previous use and look "already active").
+    now = now or timezone.now()
+    # The facts the rules need, each read only when the offer makes it matter, and only while no earlier
+    # check has refused (a banned member costs no further query).
+    banned = rules.member_banned(member.banned_until, now)
+    open_ = not banned and offer.scope != Scope.INFORMATIONAL and rules.in_usable_window(offer, now)
+    in_audience = (
+        open_ and offer.audience_id is not None and member_in_group(member_id=member.id, group_id=offer.audience_id)
+    )
+    grants: list[OfferGrant] = []
+    if open_ and offer.needs_grant and (offer.audience_id is None or in_audience):
+        grants = rules.grants_in_draw_order(_active_grants_under_lock(offer=offer, member=member, now=now), now)
+    token_valid = None
+    if authorization_token is not None:
+        candidates = [offer.usage_authorization_token or "", *(club.usage_authorization_tokens or [])]
+        token_valid = rules.authorization_token_valid(authorization_token, candidates)
+    period_uses = 0
+    reached_period_check = open_ and (offer.audience_id is None or in_audience) and (grants or not offer.needs_grant)
+    if offer.periodic_timespan and reached_period_check:
+        start = period_start(offer.periodic_timespan, now=now, tz=club.tzinfo)
+        period_uses = OfferUsage.objects.filter(offer=offer, member=member, used_at__gte=start).count()
+    decision = rules.use_decide(
+        offer,
+        now=now,
+        banned_until=member.banned_until,
+        in_audience=in_audience,
+        grants=grants,
+        token_valid=token_valid,
+        last_used_at=state.last_used_at,
+        activation=timedelta(seconds=club.activated_seconds_time),
+        member_uses=state.uses_count,
+        period_uses=period_uses,
+    )
+    if decision.refusal is not None:
+        raise decision.refusal
+    taken = sql.offer_take_stock(offer_id=offer.id)  # 9, last
+    if taken is None:
+        raise GlobalLimitExceeded()
+    offer.uses_count, offer.stock = taken
+    grant, authorized = decision.grant, decision.authorized
+
+    usage_id = sql.usage_insert(
+        offer_id=offer.id,
+        member_id=member.id,
+        grant_id=grant.id if grant else None,
+        now=now,
+        authorized=authorized,
+        state_id=state.id,
+    )
+    usage = OfferUsage(id=usage_id, offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
+    usage._state.adding, usage._state.db = False, connection.alias
+    if grant is not None:
+        OfferGrant.objects.filter(pk=grant.id).update(uses_count=F("uses_count") + 1)
+        grant.uses_count += 1
+    if authorized:
+        from rewards import hooks as rewards_hooks
+
+        rewards_hooks.offer_used(usage=usage)
+    events.offer_used(usage=usage)
+    figures = rules.usage_figures(
+        offer,
+        now=now,
+        member=rules.MemberUsage(
+            in_audience=True,
+            grant_uses=[g.uses_count for g in grants],
+            uses_count=state.uses_count + 1,
+            last_used_at=now,
+            period_uses=period_uses + 1,
+        ),
+    )
+    return UseResult(usage=usage, figures=figures)
+
+
+# --- Likes and events -----------------------------------------------------------------------------
+
+
+def offer_like(*, offer: Offer, member: Member) -> None:
+    """Idempotent: a second like changes nothing (the unique constraint absorbs races)."""
+    OfferLike.objects.bulk_create([OfferLike(offer=offer, member=member)], ignore_conflicts=True)
+
+
+def offer_unlike(*, offer: Offer, member: Member) -> None:
+    """Idempotent: unliking an offer that is not liked changes nothing."""
+    OfferLike.objects.filter(offer=offer, member=member).delete()
+
+
+def offer_events_record(*, club: LoyaltyClub, member: Member, kind: str, events: list[dict[str, Any]]) -> int:
+    """Store offers_clicked / offers_seen events (SPEC §4.10) in one INSERT. `events` are validated dicts
+    `{offer_id, created_at, context}` of offers of this club."""
+    now = timezone.now()
+    rows = [
+        OfferEvent(
+            club=club,
+            offer_id=event["offer_id"],
+            member=member,
+            kind=kind,
+            created_at=event.get("created_at") or now,
+            received_at=now,
+            context=event.get("context") or {},
+        )
+        for event in events
+    ]
+    OfferEvent.objects.bulk_create(rows, batch_size=500)
+    return len(rows)

@@ -1,0 +1,210 @@
+"""Every raw SQL statement of the offers app, and every difference between the databases it runs on.
+
+Plain SQL where the ORM costs more CPU to build a statement than the database spends running it (the use
+and the list run these on every request), or where the ORM has no form for it (an upsert that returns the
+row, a conditional UPDATE that answers with the new counters, a data-modifying CTE). A new column of
+`OfferMemberState`, `OfferUsage` or `Offer` that these statements must know about is added here only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
+
+from django.db import connection
+from django.db.models import IntegerField
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from kit.db.arrays import pg_array
+from offers.models import CollectionOffer, Offer, OfferFile, OfferMemberState, OfferStore, OfferTag, OfferUsage
+
+# --- The per-(offer, member) state row: the lock of uses and grants --------------------------------------
+
+
+@dataclass
+class State:
+    id: int
+    uses_count: int
+    grants_count: int
+    last_used_at: datetime | None
+
+
+def states_lock(*, offer_id: int, member_ids: list[int]) -> dict[int, State]:
+    """Create-or-lock the members' state rows for the offer in one statement, in member id order (so two
+    batches never deadlock), and return their current values by member id.
+
+    `INSERT … ON CONFLICT DO UPDATE … RETURNING` either inserts a row (holding it until commit) or waits for
+    and locks the existing one, then returns it: no lost race on a first use, and no separate
+    SELECT … FOR UPDATE. (SQLite serialises writers with BEGIN IMMEDIATE.)"""
+    table = OfferMemberState._meta.db_table
+    ordered = sorted(member_ids)
+    values = ", ".join(["(%s, %s, 0, 0, NULL)"] * len(ordered))
+    params = [value for member_id in ordered for value in (offer_id, member_id)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (offer_id, member_id, uses_count, grants_count, last_used_at) VALUES {values} "
+            "ON CONFLICT (offer_id, member_id) DO UPDATE SET offer_id = EXCLUDED.offer_id "
+            "RETURNING id, member_id, uses_count, grants_count, last_used_at",
+            params,
+        )
+        rows = cursor.fetchall()
+    return {
+        member_id: State(id=row_id, uses_count=uses, grants_count=grants, last_used_at=_aware(last_used_at))
+        for row_id, member_id, uses, grants, last_used_at in rows
+    }
+
+
+def _aware(value: Any) -> datetime | None:
+    # RETURNING bypasses the ORM's converters: SQLite answers text, and naive datetimes (USE_TZ) mean UTC.
+    if value is not None and not isinstance(value, datetime):
+        value = OfferMemberState._meta.get_field("last_used_at").to_python(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+# --- The offer row: global counters -------------------------------------------------------------------
+
+
+def offer_take_stock(*, offer_id: int, counter: str = "uses_count", amount: int = 1) -> tuple[int, int | None] | None:
+    """Add `amount` to the offer's counter if stock remains: `(uses_count, stock)` after it, or None when the
+    stock is gone (`offers.rules.stock_left`, under concurrency). One conditional UPDATE; the row lock it
+    takes is held until commit, and PostgreSQL re-checks the condition against the latest row version after
+    waiting, so N racing uses take exactly the stock."""
+    assert counter in ("uses_count", "grants_count")
+    table = Offer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {counter} = {counter} + %s "
+            "WHERE id = %s AND (stock IS NULL OR uses_count < stock) RETURNING uses_count, stock",
+            [amount, offer_id],
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+# --- A use ----------------------------------------------------------------------------------------------
+
+
+def usage_insert(
+    *, offer_id: int, member_id: int, grant_id: int | None, now: datetime, authorized: bool, state_id: int
+) -> int:
+    """Insert the usage row and bump the member's state row; the usage's id. One statement on PostgreSQL
+    (every use runs them, and the ORM's `create()` and `update(F(...))` cost more CPU to build than the
+    database spends on them)."""
+    usage_table, state_table = OfferUsage._meta.db_table, OfferMemberState._meta.db_table
+    at = connection.ops.adapt_datetimefield_value(now)
+    insert = (
+        f"INSERT INTO {usage_table} (offer_id, member_id, grant_id, used_at, authorized) VALUES (%s, %s, %s, %s, %s)"
+    )
+    params = [offer_id, member_id, grant_id, at, authorized]
+    bump = f"UPDATE {state_table} SET uses_count = uses_count + 1, last_used_at = %s WHERE id = %s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one round trip: the update rides in a data-modifying CTE
+            cursor.execute(f"WITH bump AS ({bump}) {insert} RETURNING id", [at, state_id, *params])
+            return cursor.fetchone()[0]
+        cursor.execute(insert, params)
+        usage_id = cursor.lastrowid
+        cursor.execute(bump, [at, state_id])
+        return usage_id
+
+
+# --- Lists ----------------------------------------------------------------------------------------------
+
+
+def collection_position(collection_id: int) -> RawSQL:
+    """The offer's 1-based position in the collection's `offers_order` (null when absent), for ORDER BY."""
+    table = Offer._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT o.ordinality FROM offers_collection c CROSS JOIN LATERAL "
+            "jsonb_array_elements(c.offers_order) WITH ORDINALITY AS o(value, ordinality) "
+            f'WHERE c.id = %s AND o.value = to_jsonb("{table}"."id") LIMIT 1'
+        )
+    else:
+        sql = (
+            "SELECT CAST(j.key AS INTEGER) FROM offers_collection c, json_each(c.offers_order) j "
+            f'WHERE c.id = %s AND j.value = "{table}"."id" LIMIT 1'
+        )
+    return RawSQL(sql, (collection_id,), output_field=IntegerField())
+
+
+def ids_subquery(ids_text: str) -> RawSQL:
+    """`pk__in=ids_subquery(...)`: a list of ids as ONE parameter, so the query has the same text for every
+    length (a `kit.prepared.PreparedLookup` compiles it once). Give it `ids_text(ids)`."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids_text,))
+    return RawSQL("SELECT value FROM json_each(%s)", (ids_text,))
+
+
+def ids_text(ids: list[int]) -> str:
+    """The parameter of `ids_subquery`: an array literal on PostgreSQL, a JSON array elsewhere."""
+    if connection.vendor == "postgresql":
+        return pg_array(ids)
+    return json.dumps([int(pk) for pk in ids])
+
+
+FILE_FIELDS = ("url", "file", "width", "height", "kind", "size_type")
+
+
+def relations_fetch(ids: list[int]) -> list[tuple[int, int, Any, Any, list[Any]]]:
+    """The tags, stores, collection links and files of these offers as `(kind, offer_id, text, number,
+    file values)`, kind 0 tags, 1 stores, 2 collections, 3 files, each kind in its order (tags and stores by
+    value, collections by id, files by position). One statement on PostgreSQL, three elsewhere.
+
+    Plain SQL: these run for every page and every GET of an offer, and building them with the ORM (a union of
+    annotated querysets) cost several times what running them does."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_relations_sql_postgresql(), [pg_array(ids)] * 4)
+            rows = cursor.fetchall()
+        # Each branch comes sorted; the stable sort on the kind keeps that order even if a plan interleaved them.
+        rows.sort(key=itemgetter(0))
+        return [(kind, offer_id, text, number, files) for kind, offer_id, text, number, *files in rows]
+    tag, store, link, file = _relation_tables()
+    in_ids = f"IN ({', '.join(['%s'] * len(ids))})"
+    found: list[tuple[int, int, Any, Any, list[Any]]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT offer_id, value, 0 FROM {tag} WHERE offer_id {in_ids} UNION ALL "
+            f"SELECT offer_id, value, 1 FROM {store} WHERE offer_id {in_ids} ORDER BY 2",
+            ids + ids,
+        )
+        found += [(kind, offer_id, value, None, []) for offer_id, value, kind in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT offer_id, collection_id FROM {link} WHERE offer_id {in_ids} ORDER BY collection_id", ids
+        )
+        found += [(2, offer_id, None, collection_id, []) for offer_id, collection_id in cursor.fetchall()]
+        columns = ", ".join(FILE_FIELDS)
+        cursor.execute(f"SELECT offer_id, {columns} FROM {file} WHERE offer_id {in_ids} ORDER BY position, id", ids)
+        found += [(3, offer_id, None, None, values) for offer_id, *values in cursor.fetchall()]
+    return found
+
+
+def _relation_tables() -> tuple[str, ...]:
+    return tuple(
+        connection.ops.quote_name(model._meta.db_table) for model in (OfferTag, OfferStore, CollectionOffer, OfferFile)
+    )
+
+
+@functools.cache
+def _relations_sql_postgresql() -> str:
+    """One statement whatever the number of ids (one prepared statement): each relation's rows padded to
+    the same columns — kind, offer, text value, integer value, then the file columns — in UNION ALL."""
+    tag, store, link, file = _relation_tables()
+    columns = ", ".join(FILE_FIELDS)
+    blanks = ", ".join(f"NULL::{OfferFile._meta.get_field(name).db_type(connection)}" for name in FILE_FIELDS)
+    in_ids = "= ANY(%s::bigint[])"
+    return (
+        f"(SELECT 0, offer_id, value, NULL::bigint, {blanks} FROM {tag} WHERE offer_id {in_ids} ORDER BY value) "
+        f"UNION ALL (SELECT 1, offer_id, value, NULL, {blanks} FROM {store} WHERE offer_id {in_ids} ORDER BY value) "
+        f"UNION ALL (SELECT 2, offer_id, NULL, collection_id, {blanks} FROM {link} WHERE offer_id {in_ids} "
+        "ORDER BY collection_id) "
+        f"UNION ALL (SELECT 3, offer_id, NULL, NULL, {columns} FROM {file} WHERE offer_id {in_ids} "
+        "ORDER BY position, id)"
+    )
