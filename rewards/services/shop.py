@@ -19,6 +19,7 @@ from rewards.exceptions import (
     NotEnoughPoints,
     NotGranted,
     NotInUsableTimeframes,
+    RewardNotFound,
     UserLimitExceeded,
 )
 from rewards.levels import level_reached, regular_levels
@@ -104,6 +105,9 @@ def reward_purchase(*, member: Member, reward: Reward) -> RewardPurchase:
         .update(purchased_count=F("purchased_count") + 1)
     )
     if not claimed:
+        # No row claimed: out of stock, or deleted by a concurrent request since the caller found it.
+        if not Reward.objects.filter(pk=reward.pk).exists():
+            raise RewardNotFound(reward.pk)
         raise GlobalLimitExceeded()
     tx = debit(
         membership=membership,
