@@ -19,16 +19,18 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from kit.errors import InvalidParameters, ResourceNotFound
 from kit.messages import message_for
 from loyalty import signals
+from loyalty.consents import consents_merge
 from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
 from loyalty.oauth import oauth_member_tokens_revoke
 from webhooks.services import event_emit
 
-PROPERTY_FIELDS = ("email", "msisdn", "first_name", "last_name", "birthday", "language")
-UPDATABLE_FIELDS = frozenset({*PROPERTY_FIELDS, "password", "banned_until"})
+PROPERTY_FIELDS = ("email", "msisdn", "first_name", "last_name", "birthday", "language", "gender")
+UPDATABLE_FIELDS = frozenset({*PROPERTY_FIELDS, "password", "banned_until", "consents"})
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128  # hashing is deliberately slow; unbounded input would be a cheap DoS
 GROUP_MEMBERS_PER_CALL = 10_000
@@ -124,7 +126,7 @@ def member_attributes_normalize(changes: Mapping[str, Any]) -> tuple[dict[str, A
             cleaned[field] = normalize(value)
         except ValueError:
             errors[field] = [_leaf(key, value)]
-    for field in ("first_name", "last_name", "language"):
+    for field in ("first_name", "last_name", "language", "gender"):
         value = cleaned.get(field)
         max_length = Member._meta.get_field(field).max_length
         if isinstance(value, str) and len(value) > max_length:
@@ -211,6 +213,8 @@ def member_create(
     last_name: str | None = None,
     birthday: date | None = None,
     language: str | None = None,
+    gender: str | None = None,
+    consents: Mapping[str, Any] | None = None,
     password: str | None = None,
     banned_until: datetime | None = None,
 ) -> Member:
@@ -227,6 +231,7 @@ def member_create(
             "last_name": last_name,
             "birthday": birthday,
             "language": language,
+            "gender": gender,
             "password": password,
         },
     )
@@ -235,6 +240,7 @@ def member_create(
         **{f: cleaned[f] for f in PROPERTY_FIELDS},
         password=make_password(cleaned["password"]) if cleaned["password"] else "",
         banned_until=banned_until,
+        consents=consents_merge({}, consents or {}, now=timezone.now()),
     )
     _save_unique(member, force_insert=True)
     signals.member_created.send(sender=Member, member=member)
@@ -262,7 +268,8 @@ def _apply_password(member: Member, password: str | None, *, keep_token_family: 
 
 @transaction.atomic
 def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None, **changes: Any) -> Member:
-    """Partial update: any of the properties, `password` (None removes it) and `banned_until` (None unbans).
+    """Partial update: any of the properties, `password` (None removes it), `banned_until` (None unbans) and
+    `consents` (merged slug by slug, see `loyalty.consents`).
     Locks the member row. Changing the password revokes the member's OAuth tokens except `keep_token_family`
     (the caller's own session on `/members/me`). Returns the updated member."""
     unknown = set(changes) - UPDATABLE_FIELDS
@@ -273,6 +280,9 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
     fields = [f for f in cleaned if f in PROPERTY_FIELDS or f == "banned_until"]
     for field in fields:
         setattr(locked, field, cleaned[field])
+    if cleaned.get("consents"):
+        locked.consents = consents_merge(locked.consents, cleaned["consents"], now=timezone.now())
+        fields.append("consents")
     if "password" in cleaned:
         _apply_password(locked, cleaned["password"], keep_token_family=keep_token_family)
         fields.append("password")

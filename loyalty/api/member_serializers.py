@@ -254,6 +254,7 @@ class MemberOAuthTokenInfoResponseSerializer(serializers.Serializer):
     resource_owner_id = serializers.IntegerField()
     scopes = serializers.ListField(child=serializers.CharField())
     expires_in_seconds = serializers.IntegerField()
+    expires_in = serializers.IntegerField(help_text="Same as `expires_in_seconds` (the name of the token response)")
     application = MemberOAuthApplicationSerializer()
     created_at = serializers.IntegerField(help_text="Unix time")
 

@@ -11,6 +11,7 @@ from kit.api.schema import BannedResponseSerializer, ErrorResponseSerializer
 from kit.pagination import paginate
 from loyalty import members, oauth, selectors
 from loyalty.api import member_serializers as s
+from loyalty.api import published
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 
@@ -40,11 +41,23 @@ class MemberListView(LoyaltyAPIView):
         return Response({"members": [s.member_to_json(m) for m in page], "pagination_info": info})
 
     @extend_schema(
-        request=s.MemberCreateInputSerializer,
-        responses={201: s.MemberResponseSerializer},
-        summary="Create a member",
+        request=published.either(
+            "MemberCreateEitherInput", s.MemberCreateInputSerializer, published.PublishedMemberCreateInputSerializer
+        ),
+        responses={
+            201: OpenApiResponse(s.MemberResponseSerializer, description='SPEC form (`{"member": …}`)'),
+            200: OpenApiResponse(published.PublishedMemberSerializer, description="Published form (top level)"),
+            422: published.PUBLISHED_422,
+        },
+        summary="Create a member (SPEC's wrapped body or the published top-level body)",
     )
     def post(self, request, lc):
+        if published.is_published_form(request.data, properties_alone=False):
+            return published.published_write(
+                request,
+                published.PublishedMemberCreateInputSerializer,
+                lambda changes: members.member_create(club=request.club, **changes),
+            )
         attrs = parse_body(s.MemberCreateInputSerializer, request.data, context={"club": request.club})["member"]
         member = members.member_create(club=request.club, **s.member_changes(attrs))
         return Response({"member": s.member_to_json(member)}, status=201)
@@ -60,11 +73,27 @@ class MemberDetailView(LoyaltyAPIView):
         return Response({"member": s.member_to_json(request.member)})
 
     @extend_schema(
-        request=s.MemberUpdateInputSerializer,
-        responses=s.MemberResponseSerializer,
-        summary="Update a member (partial)",
+        request=published.either(
+            "MemberUpdateEitherInput", s.MemberUpdateInputSerializer, published.PublishedMemberUpdateInputSerializer
+        ),
+        responses={
+            200: OpenApiResponse(
+                published.either(
+                    "MemberEitherResponse", s.MemberResponseSerializer, published.PublishedMemberSerializer
+                ),
+                description='`{"member": …}` for SPEC\'s form, the published Member for the published form',
+            ),
+            422: published.PUBLISHED_422,
+        },
+        summary="Update a member (partial; SPEC's wrapped body or the published top-level body)",
     )
     def put(self, request, lc, member_id):
+        if published.is_published_form(request.data):
+            return published.published_write(
+                request,
+                published.PublishedMemberUpdateInputSerializer,
+                lambda changes: members.member_update(member=request.member, **changes),
+            )
         attrs = parse_body(s.MemberUpdateInputSerializer, request.data, context={"club": request.club})["member"]
         member = members.member_update(member=request.member, **s.member_changes(attrs))
         return Response({"member": s.member_to_json(member)})
@@ -92,6 +121,15 @@ class MemberMeView(LoyaltyAPIView):
         "of every other session.",
     )
     def put(self, request, lc):
+        if published.is_published_form(request.data):
+            selectors.member_ensure_not_banned(member=request.member)
+            return published.published_write(
+                request,
+                published.PublishedMemberSelfUpdateInputSerializer,
+                lambda changes: members.member_update(
+                    member=request.member, keep_token_family=request.member_token.family, **changes
+                ),
+            )
         attrs = parse_body(s.MemberSelfUpdateInputSerializer, request.data, context={"club": request.club})["member"]
         selectors.member_ensure_not_banned(member=request.member)
         member = members.member_update(
@@ -163,6 +201,8 @@ class MemberOAuthTokenInfoView(LoyaltyAPIView):
                 "resource_owner_id": token.member_id,
                 "scopes": [],
                 "expires_in_seconds": max(0, int(remaining)),
+                # The published token response's name for the same number, which clients read here too.
+                "expires_in": max(0, int(remaining)),
                 "application": {"uid": None},
                 "created_at": int(token.created_at.timestamp()),
             }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from loyalty.api import member_views, views
+from loyalty.api import member_views, published, views
 
 # Global (not club-scoped), mounted under /v1/.
 v1_patterns = [
@@ -20,6 +20,8 @@ v3_patterns += [
     path("members/oauth/token", member_views.MemberOAuthTokenView.as_view(), name="member-oauth-token"),
     path("members/oauth/token/info", member_views.MemberOAuthTokenInfoView.as_view(), name="member-oauth-token-info"),
     path("members/oauth/revoke", member_views.MemberOAuthRevokeView.as_view(), name="member-oauth-revoke"),
+    path("members/by_email/<str:email>", published.MemberByEmailView.as_view(), name="member-by-email"),
+    path("members/by_msisdn/<str:msisdn>", published.MemberByMsisdnView.as_view(), name="member-by-msisdn"),
     path("members/<int:member_id>", member_views.MemberDetailView.as_view(), name="member-detail"),
     path("members/<int:member_id>/groups", member_views.MemberGroupsView.as_view(), name="member-groups"),
     path("members_groups", member_views.MembersGroupListView.as_view(), name="members-groups"),
