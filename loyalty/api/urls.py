@@ -8,6 +8,8 @@ v1_patterns = [
     path("tokens/permits", views.PermitListView.as_view(), name="token-permits"),
     path("tokens/policies", views.PolicyListView.as_view(), name="token-policies"),
     path("tokens/<int:token_id>", views.ClientTokenDetailView.as_view(), name="token-detail"),
+    # The published `:id_or_token`: the secret itself names the token too (after permits/policies).
+    path("tokens/<str:token_id>", views.ClientTokenDetailView.as_view(), name="token-detail-by-secret"),
 ]
 
 # Club-scoped, mounted under /v3/<lc>/.
