@@ -43,6 +43,7 @@ from kit.periods import period_start
 from kit.prepared import Converters, PreparedLookup, fast_json_converters, rows_convert
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
 from offers.exceptions import OfferNotFound
+from offers.extras_filter import extras_q
 from offers.models import (
     GRANT_TYPES,
     Collection,
@@ -315,6 +316,7 @@ class OfferListFilters:
     search: str | None = None
     usable: bool = False
     liked: bool = False
+    extras: dict[str, list[str]] | None = None  # offers.extras_filter
     order_by: list[tuple[str, bool]] = field(default_factory=lambda: [("name", False)])  # (attribute, descending)
 
 
@@ -338,6 +340,8 @@ def _apply_filters(qs: QuerySet[Offer], f: OfferListFilters) -> QuerySet[Offer]:
             | Exists(OfferTag.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
             | Exists(OfferStore.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
         )
+    if f.extras:
+        qs = qs.filter(extras_q(f.extras))
     if f.usable:
         qs = qs.filter(u_usable=True)
     if f.liked:
