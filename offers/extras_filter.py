@@ -14,13 +14,17 @@ def _json_candidates(text: str) -> list:
         candidates.append(lowered == "true")
     else:
         try:
-            number = int(text)
+            number: int | float | None = int(text)
+            if not -(2**63) <= number < 2**63:
+                number = None
         except ValueError:
             try:
                 number = float(text)
             except ValueError:
                 number = None
-        if number is not None and number == number and abs(number) != float("inf"):  # no NaN / infinities
+            if number is not None and (number != number or abs(number) == float("inf")):  # NaN, infinities
+                number = None
+        if number is not None:
             candidates.append(number)
     return candidates
 

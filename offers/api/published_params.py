@@ -22,26 +22,33 @@ MAX_EXTRAS_VALUES = 100
 def extras_filters(query: QueryDict) -> dict[str, list[str]] | None:
     """`extras[brand]=Acme&extras[floor][]=1&extras[floor][]=2` → `{"brand": ["Acme"], "floor": ["1", "2"]}`,
     or None when no extras parameter is sent. A bare `extras=` or a bad key answers 422."""
-    errors: dict = {}
+    bare: list[dict] = []
+    bad_keys: dict[str, list[dict]] = {}
     extras: dict[str, list[str]] = {}
     for raw_key in query:
         if raw_key in ("extras", "extras[]"):
-            errors["extras"] = [error_leaf("must_be_an_object", query.get(raw_key))]
+            bare.append(error_leaf("must_be_an_object", query.get(raw_key)))
             continue
         match = _EXTRAS_KEY.fullmatch(raw_key)
         if match is None:
             continue
         key = match.group(1)
+        values = query.getlist(raw_key)
         if not _KEY.fullmatch(key):
-            errors.setdefault("extras", {})[key] = [error_leaf("invalid", key, format=_KEY.pattern)]
-            continue
-        values = [v for v in query.getlist(raw_key)]
-        if len(values) > MAX_EXTRAS_VALUES or any(len(v) > 255 or "\x00" in v for v in values):
-            errors.setdefault("extras", {})[key] = [error_leaf("size_too_large", None, number=MAX_EXTRAS_VALUES)]
-            continue
-        extras.setdefault(key, []).extend(values)
+            bad_keys[key] = [error_leaf("invalid", key, format=_KEY.pattern)]
+        elif len(values) > MAX_EXTRAS_VALUES:
+            bad_keys[key] = [error_leaf("size_too_large", None, number=MAX_EXTRAS_VALUES)]
+        elif any(len(v) > 255 or "\x00" in v for v in values):
+            bad_keys[key] = [error_leaf("too_long", None, max_length=255)]
+        else:
+            extras.setdefault(key, []).extend(values)
     if len(extras) > MAX_EXTRAS_KEYS:
-        errors["extras"] = [error_leaf("size_too_large", None, number=MAX_EXTRAS_KEYS)]
+        bare.append(error_leaf("size_too_large", None, number=MAX_EXTRAS_KEYS))
+    errors: dict = {}
+    if bare:
+        errors["extras"] = bare
+    elif bad_keys:
+        errors["extras"] = bad_keys
     if errors:
         raise InvalidParameters(errors)
     return extras or None
