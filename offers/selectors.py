@@ -446,7 +446,7 @@ def _unfiltered(filters: OfferListFilters) -> bool:
     """The list as apps ask for it most: no filter, ordered by offer attributes only."""
     return (
         not (filters.collection_ids or filters.tags or filters.stores or filters.ids or filters.type)
-        and not (filters.campaign_ids or filters.search or filters.usable or filters.liked)
+        and not (filters.campaign_ids or filters.search or filters.usable or filters.liked or filters.extras)
         and all(
             attribute in ("name", "usable_since", "usable_until", "created_at") for attribute, _ in filters.order_by
         )
