@@ -13,19 +13,19 @@ from tests.factories import LoyaltyClubFactory, MemberFactory
 MEMBERS = "/v3/infinity-mall/members"
 NOW = "2025-03-13T17:32:00.000Z"
 
-# "Members > Create", the docs' example body, verbatim.
+# "Members > Create", the docs' example body, verbatim (its tabs and spaces included).
 DOCS_CREATE = """{
-	"properties": {
-		"email": "dev+6@example.com",
-		"msisdn": "4740769126",
-		"first_name": "The",
-		"last_name": "Doge"
-	},
-	"consents": {
-	    "consent1": { "status": true },
-	    "consent2": { "status": false }
-	},
-	"send_sms_welcome_message": false
+\t"properties": {
+\t\t"email": "dev+6@example.com",
+\t\t"msisdn": "4740769126",
+\t\t"first_name": "The",
+\t\t"last_name": "Doge"
+\t},
+\t"consents": {
+\t    "consent1": { "status": true },
+\t    "consent2": { "status": false }
+\t},
+\t"send_sms_welcome_message": false
 }"""
 
 
