@@ -33,8 +33,12 @@ class MemberListView(LoyaltyAPIView):
     )
     def get(self, request, lc):
         q = parse_query(s.MemberListQuerySerializer, request.query_params)
+        published.refuse_property_filters(request.query_params)
+        listed = selectors.member_list(club=request.club, search=q.get("search"))
+        if q.get("ids"):
+            listed = listed.filter(pk__in=q["ids"])
         page, info = paginate(
-            selectors.member_list(club=request.club, search=q.get("search")),
+            listed,
             page_no=q["page_no"],
             per_page=q["per_page"],
         )

@@ -293,6 +293,14 @@ def published_write(request, serializer_class, write, *, status: int = 200) -> R
     return Response(published_member_to_json(member), status=status)
 
 
+def refuse_property_filters(query) -> None:
+    """The published `properties[<name>]=…` member filters are a per-club opt-in there ("must be enabled for
+    querying in the Loyalty Club configuration") and none is enabled here: 422, not an unfiltered list."""
+    refused = {key: [error_leaf("not_supported", query.get(key))] for key in query if key.startswith("properties")}
+    if refused:
+        raise InvalidParameters(refused)
+
+
 # --- Lookups by email and msisdn ------------------------------------------------------------------
 
 

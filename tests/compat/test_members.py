@@ -275,3 +275,23 @@ def test_lookups_without_the_docs_headers_answer_470(full_token, member):
     response = client.get(f"{MEMBERS}/by_email/ada@example.com", drop=("x-user-agent",))
 
     assert response.status_code == 470
+
+
+# --- List -----------------------------------------------------------------------------------------
+
+
+def test_the_docs_list_example_filters_by_ids(docs, club, member):
+    others = MemberFactory.create_batch(3, club=club)
+
+    response = docs.get(f"{MEMBERS}?per_page=100&page_no=1&ids[]={member.id}&ids[]={others[1].id}")
+
+    assert response.status_code == 200
+    assert [m["id"] for m in response.json()["members"]] == [member.id, others[1].id]
+    assert response.json()["pagination_info"]["total_count"] == 2
+
+
+def test_property_filters_are_refused_not_ignored(docs, member):
+    response = docs.get(f"{MEMBERS}?properties[gender]=man&properties[language][]=en")
+
+    assert response.status_code == 422
+    assert set(response.json()["details"]) == {"properties[gender]", "properties[language][]"}
