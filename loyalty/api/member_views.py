@@ -118,8 +118,18 @@ class MemberMeView(LoyaltyAPIView):
         return Response({"member": s.member_to_json(request.member)})
 
     @extend_schema(
-        request=s.MemberSelfUpdateInputSerializer,
-        responses={200: s.MemberResponseSerializer, 467: BannedResponseSerializer},
+        request=published.either(
+            "MemberSelfUpdateEitherInput",
+            s.MemberSelfUpdateInputSerializer,
+            published.PublishedMemberSelfUpdateInputSerializer,
+        ),
+        responses={
+            200: published.either(
+                "MemberSelfEitherResponse", s.MemberResponseSerializer, published.PublishedMemberSerializer
+            ),
+            422: published.PUBLISHED_422,
+            467: BannedResponseSerializer,
+        },
         summary="Update the signed-in member's properties or password (partial) [ext]",
         description="`banned_until` and read-only attributes are ignored. A new password signs the member out "
         "of every other session.",
