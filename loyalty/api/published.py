@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from kit.api.params import StrictCharField, param_error, parse_body
 from kit.errors import InvalidParameters, ResourceNotFound
 from kit.messages import error_leaf
-from loyalty import members, selectors
+from loyalty import normalizers, selectors
 from loyalty.api import member_serializers as s
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.consents import MAX_CONSENTS
@@ -312,7 +312,7 @@ class MemberByIdentifierView(LoyaltyAPIView):
     schema_tags = ["Members"]
 
     def _member(self, request, identifier: str) -> Member:
-        normalize = members.email_normalize if self.identifier_type == "email" else members.msisdn_normalize
+        normalize = normalizers.email_normalize if self.identifier_type == "email" else normalizers.msisdn_normalize
         try:
             normalize(identifier)
         except ValueError:

@@ -1,79 +1,34 @@
-"""Writes for members and member groups (SPEC §3.2, §3.3). The API and the Django admin both call these.
+"""Writes for members (SPEC §3.2). The API and the Django admin call these; the CSV import shares the normalizers.
 
-Attribute rules (MSISDN and email formats, password length, "email or msisdn", uniqueness within the club)
-live here, so every caller gets the same answers; violations raise `MemberInvalid`, a 422 whose details have
-the shape of the API payload (`{"member": {"properties": {"email": [...]}}}`).
+Attribute rules (MSISDN and email formats and password length from `loyalty.normalizers`, "email or msisdn",
+uniqueness within the club) are checked here, so every caller gets the same answers; violations raise
+`MemberInvalid`, a 422 whose details have the shape of the API payload (`{"member": {"properties": {"email": [...]}}}`).
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from kit.errors import InvalidParameters, ResourceNotFound
-from kit.messages import message_for
+from kit.messages import error_leaf
 from loyalty import signals
 from loyalty.consents import consents_merge
-from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
-from loyalty.oauth import oauth_member_tokens_revoke
-from webhooks.services import event_emit
+from loyalty.models import LoyaltyClub, Member
+from loyalty.normalizers import PROPERTY_FIELDS, member_attributes_normalize
+from loyalty.services.oauth import oauth_member_tokens_revoke
 
-PROPERTY_FIELDS = ("email", "msisdn", "first_name", "last_name", "birthday", "language", "gender")
 UPDATABLE_FIELDS = frozenset({*PROPERTY_FIELDS, "password", "banned_until", "consents"})
-PASSWORD_MIN_LENGTH = 8
-PASSWORD_MAX_LENGTH = 128  # hashing is deliberately slow; unbounded input would be a cheap DoS
-GROUP_MEMBERS_PER_CALL = 10_000
-# Ids per query when adding or removing group members: 5 000 rows x 3 columns stays far below PostgreSQL's
-# 65 535 bind parameters and SQLite's 32 766, so 10 000 ids take two lookups and two inserts.
-GROUP_MEMBERS_CHUNK = 5_000
-
-_MSISDN_SHAPE = re.compile(r"(?:\+|00)?[ .\-]*[0-9](?:[ .\-]*[0-9])*", re.ASCII)
 
 
 # --- Attribute rules ------------------------------------------------------------------------------
-
-
-def msisdn_normalize(value: str) -> str:
-    """E.164 digits only (SPEC §1.6). Accepts a leading `+` or `00` and spaces, dots or dashes between digits.
-    Raises ValueError for anything else, for fewer than 8 or more than 15 digits, and for a number starting
-    with 0 after the prefix (no country code starts with 0: that is a national number, not E.164)."""
-    text = value.strip()
-    if not _MSISDN_SHAPE.fullmatch(text):
-        raise ValueError("not an msisdn")
-    digits = re.sub(r"[^0-9]", "", text)
-    if text.startswith("00"):
-        digits = digits[2:]
-    if not 8 <= len(digits) <= 15 or digits.startswith("0"):
-        raise ValueError("not an msisdn")
-    return digits
-
-
-def email_normalize(value: str) -> str:
-    """The address without surrounding blanks, as the member typed it (case is kept; comparisons ignore it).
-    Raises ValueError when it is not a valid address."""
-    text = value.strip()
-    if len(text) > Member._meta.get_field("email").max_length:
-        raise ValueError("too long")
-    try:
-        validate_email(text)
-    except DjangoValidationError:
-        raise ValueError("not an email") from None
-    return text
-
-
-def _leaf(key: str, value: Any, **options: Any) -> dict:
-    return {"value": value, "error": key, "options": options, "message": message_for(key, options)}
 
 
 class MemberInvalid(InvalidParameters):
@@ -106,40 +61,6 @@ def _msisdn_taken(*, club_id: int, msisdn: str, exclude_pk: int | None) -> bool:
     return others.exists()
 
 
-def member_attributes_normalize(changes: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict]]]:
-    """Normalise member attributes and check their formats, without touching the database.
-    Returns `(cleaned, errors)`. Blank strings in properties mean "none"; the password is never echoed back
-    in an error (`value` null)."""
-    cleaned = dict(changes)
-    errors: dict[str, list[dict]] = {}
-    for field in PROPERTY_FIELDS:
-        if isinstance(cleaned.get(field), str) and not cleaned[field].strip():
-            cleaned[field] = None
-    for field, normalize, key in (
-        ("email", email_normalize, "invalid_email"),
-        ("msisdn", msisdn_normalize, "invalid_msisdn"),
-    ):
-        value = cleaned.get(field)
-        if value is None:
-            continue
-        try:
-            cleaned[field] = normalize(value)
-        except ValueError:
-            errors[field] = [_leaf(key, value)]
-    for field in ("first_name", "last_name", "language", "gender"):
-        value = cleaned.get(field)
-        max_length = Member._meta.get_field(field).max_length
-        if isinstance(value, str) and len(value) > max_length:
-            errors[field] = [_leaf("too_long", value, max_length=max_length)]
-    password = cleaned.get("password")
-    if password is not None:
-        if len(password) < PASSWORD_MIN_LENGTH:
-            errors["password"] = [_leaf("size_too_small", None, number=PASSWORD_MIN_LENGTH)]
-        elif len(password) > PASSWORD_MAX_LENGTH:
-            errors["password"] = [_leaf("size_too_large", None, number=PASSWORD_MAX_LENGTH)]
-    return cleaned, errors
-
-
 def member_attributes_check(
     *, club_id: int, changes: Mapping[str, Any], member: Member | None = None
 ) -> tuple[dict[str, Any], dict[str, list[dict]]]:
@@ -154,7 +75,7 @@ def member_attributes_check(
         return getattr(member, field) if member is not None else None
 
     if final("email") is None and final("msisdn") is None and not {"email", "msisdn"} & errors.keys():
-        errors["email"] = [_leaf("presence", None)]
+        errors["email"] = [error_leaf("presence", None)]
 
     exclude_pk = member.pk if member is not None else None
     email, msisdn = cleaned.get("email"), cleaned.get("msisdn")
@@ -164,14 +85,14 @@ def member_attributes_check(
         and (member is None or (member.email or "").lower() != email.lower())
         and _email_taken(club_id=club_id, email=email, exclude_pk=exclude_pk)
     ):
-        errors["email"] = [_leaf("taken", email)]
+        errors["email"] = [error_leaf("taken", email)]
     if (
         msisdn is not None
         and "msisdn" not in errors
         and (member is None or member.msisdn != msisdn)
         and _msisdn_taken(club_id=club_id, msisdn=msisdn, exclude_pk=exclude_pk)
     ):
-        errors["msisdn"] = [_leaf("taken", msisdn)]
+        errors["msisdn"] = [error_leaf("taken", msisdn)]
     return cleaned, errors
 
 
@@ -192,9 +113,9 @@ def _save_unique(member: Member, **save_kwargs: Any) -> None:
     except IntegrityError as exc:
         taken = {}
         if member.email and _email_taken(club_id=member.club_id, email=member.email, exclude_pk=member.pk):
-            taken["email"] = [_leaf("taken", member.email)]
+            taken["email"] = [error_leaf("taken", member.email)]
         if member.msisdn and _msisdn_taken(club_id=member.club_id, msisdn=member.msisdn, exclude_pk=member.pk):
-            taken["msisdn"] = [_leaf("taken", member.msisdn)]
+            taken["msisdn"] = [error_leaf("taken", member.msisdn)]
         if not taken:
             raise
         raise MemberInvalid(taken) from exc
@@ -221,7 +142,8 @@ def member_create(
     """Create a member of `club`. Locks nothing: email/msisdn uniqueness is checked first for a clean answer
     and enforced by the database constraints (a concurrent duplicate also ends as 422 `taken`).
 
-    Sends `member_created` and emits the `member.created` webhook event inside the transaction."""
+    Sends `member_created` inside the transaction: receivers that write (the webhooks outbox) commit or roll
+    back with the member."""
     cleaned = _checked(
         club_id=club.id,
         changes={
@@ -244,12 +166,6 @@ def member_create(
     )
     _save_unique(member, force_insert=True)
     signals.member_created.send(sender=Member, member=member)
-    event_emit(
-        club_id=club.id,
-        type="member.created",
-        data={"member_id": member.id, "loyalty_club_id": club.id},
-        member_id=member.id,
-    )
     return member
 
 
@@ -322,93 +238,3 @@ def member_delete(*, member: Member) -> None:
     other apps tie to it through their foreign keys (they choose CASCADE or SET_NULL). Locks the member row
     (DELETE), and the rows the cascade deletes."""
     Member.objects.filter(pk=member.pk).delete()
-
-
-# --- Member groups --------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def group_create(*, club: LoyaltyClub, name: str, description: str | None = None) -> MemberGroup:
-    """Create an empty member group (audience). Locks nothing (a new row)."""
-    group = MemberGroup.objects.create(club=club, name=name, description=description)
-    group.members_count = 0
-    return group
-
-
-@transaction.atomic
-def group_update(*, group: MemberGroup, **changes: Any) -> MemberGroup:
-    """Partial update of `name` / `description`. Locks nothing beyond the updated row."""
-    unknown = set(changes) - {"name", "description"}
-    if unknown:
-        raise TypeError(f"group_update() got unexpected fields: {sorted(unknown)}")
-    for field, value in changes.items():
-        setattr(group, field, value)
-    group.save(update_fields=[*changes, "updated_at"])
-    return group
-
-
-@transaction.atomic
-def group_delete(*, group: MemberGroup) -> None:
-    """Delete the group and its memberships (never the members). Locks the group row (DELETE)."""
-    MemberGroup.objects.filter(pk=group.pk).delete()
-
-
-@dataclass(frozen=True)
-class GroupMembersChange:
-    not_found: list[int]  # ids that are not members of the group's club, in the order given
-
-
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _lock_group(group: MemberGroup) -> MemberGroup:
-    locked = MemberGroup.objects.select_for_update().filter(pk=group.pk).first()
-    if locked is None:
-        raise ResourceNotFound("MembersGroup", group.pk)
-    return locked
-
-
-def _club_member_ids(*, club_id: int, ids: list[int], lock: bool) -> set[int]:
-    found: set[int] = set()
-    for chunk in _chunks(ids, GROUP_MEMBERS_CHUNK):
-        query = Member.objects.filter(club_id=club_id, pk__in=chunk).order_by("pk")
-        if lock:
-            # FOR NO KEY UPDATE: a member deleted concurrently cannot leave a dangling membership behind
-            # (which would fail the deferred foreign key at commit); locked in pk order against deadlocks.
-            query = query.select_for_update(no_key=True)
-        found.update(query.values_list("pk", flat=True))
-    return found
-
-
-def _unique_ids(member_ids: Iterable[int]) -> list[int]:
-    ids = list(dict.fromkeys(int(i) for i in member_ids))
-    if len(ids) > GROUP_MEMBERS_PER_CALL:
-        raise ValueError(f"at most {GROUP_MEMBERS_PER_CALL} member ids per call")
-    return ids
-
-
-@transaction.atomic
-def group_members_add(*, group: MemberGroup, member_ids: Iterable[int]) -> GroupMembersChange:
-    """Add members (idempotent: members already in the group stay, once). Ids that are not members of the
-    group's club are skipped and reported. Locks the group row, then the found member rows (FOR NO KEY
-    UPDATE, pk order). A handful of queries for 10 000 ids: chunked lookups and chunked bulk inserts."""
-    ids = _unique_ids(member_ids)
-    group = _lock_group(group)
-    found = _club_member_ids(club_id=group.club_id, ids=ids, lock=True)
-    new = [MemberGroupMembership(group_id=group.pk, member_id=pk) for pk in ids if pk in found]
-    MemberGroupMembership.objects.bulk_create(new, batch_size=GROUP_MEMBERS_CHUNK, ignore_conflicts=True)
-    return GroupMembersChange(not_found=[pk for pk in ids if pk not in found])
-
-
-@transaction.atomic
-def group_members_remove(*, group: MemberGroup, member_ids: Iterable[int]) -> GroupMembersChange:
-    """Remove members (idempotent: removing a member who is not in the group is fine). Ids that are not
-    members of the group's club are reported. Locks the group row."""
-    ids = _unique_ids(member_ids)
-    group = _lock_group(group)
-    found = _club_member_ids(club_id=group.club_id, ids=ids, lock=False)
-    for chunk in _chunks(sorted(found), GROUP_MEMBERS_CHUNK):
-        MemberGroupMembership.objects.filter(group_id=group.pk, member_id__in=chunk).delete()
-    return GroupMembersChange(not_found=[pk for pk in ids if pk not in found])
