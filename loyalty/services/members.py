@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from kit.db.races import lock_for_delete
 from kit.errors import InvalidParameters, ResourceNotFound
 from kit.messages import error_leaf
 from loyalty import signals
@@ -236,5 +237,6 @@ def member_unban(*, member: Member) -> Member:
 def member_delete(*, member: Member) -> None:
     """Erase the member and everything tied to it: OAuth tokens and group memberships here, and whatever
     other apps tie to it through their foreign keys (they choose CASCADE or SET_NULL). Locks the member row
-    (DELETE), and the rows the cascade deletes."""
+    (DELETE), and the rows the cascade deletes — the rows naming it first (kit.db.races)."""
+    lock_for_delete(Member, member.pk)
     Member.objects.filter(pk=member.pk).delete()
