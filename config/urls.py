@@ -29,6 +29,12 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("v1/", include(loyalty_urls.v1_patterns)),
     path("v1/<slug:lc>/", include(rewards_urls.v1_patterns)),
+    # The published API's old prefix, which its changelog (07.02.2019) says still works: every club route
+    # again below /v3/loyalty_clubs/<lc>/, same views and permits. Listed first so that a slug named
+    # `loyalty_clubs` cannot shadow it; namespaced so that reverse() keeps naming the /v3/<lc>/ routes; left
+    # out of the OpenAPI schema (kit.api.schema.exclude_legacy_prefix), which would otherwise list it twice.
+    path("v3/loyalty_clubs/<slug:lc>", LoyaltyClubView.as_view(), name="legacy-loyalty-club"),
+    path("v3/loyalty_clubs/<slug:lc>/", include((club_patterns, "legacy"), namespace="legacy")),
     path("v3/<slug:lc>", LoyaltyClubView.as_view(), name="loyalty-club"),
     path("v3/<slug:lc>/", include(club_patterns)),
 ]

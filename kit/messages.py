@@ -44,6 +44,7 @@ def message_for(key: str, options: dict) -> str:
         "invalid": f"is in invalid format{' (' + str(options['format']) + ')' if options.get('format') else ''}",
         "too_long": f"is too long (maximum is {options.get('max_length')} characters)",
         "unknown_attribute": "is not a known attribute",
+        "not_supported": "is not supported by this service",
     }.get(key, key.replace("_", " "))
 
 

@@ -104,6 +104,10 @@ class Member(models.Model):
     last_name = models.CharField(max_length=100, null=True, blank=True)
     birthday = models.DateField(null=True, blank=True)
     language = models.CharField(max_length=10, null=True, blank=True)
+    gender = models.CharField(max_length=20, null=True, blank=True, help_text="Published members API property")
+    # {"<consent slug>": {"status": bool, "updated_at": "<ISO 8601>"}}, the published Member model's consents.
+    # Nullable (read as {}) so that bulk writers naming their columns (seeding, imports) need not know it.
+    consents = models.JSONField(default=dict, blank=True, null=True)
     password = models.CharField(max_length=128, blank=True, default="", editable=False)
     banned_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)

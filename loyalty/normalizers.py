@@ -16,7 +16,7 @@ from django.core.validators import validate_email
 from kit.messages import error_leaf
 from loyalty.models import Member
 
-PROPERTY_FIELDS = ("email", "msisdn", "first_name", "last_name", "birthday", "language")
+PROPERTY_FIELDS = ("email", "msisdn", "first_name", "last_name", "birthday", "language", "gender")
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128  # hashing is deliberately slow; unbounded input would be a cheap DoS
 
@@ -71,7 +71,7 @@ def member_attributes_normalize(changes: Mapping[str, Any]) -> tuple[dict[str, A
             cleaned[field] = normalize(value)
         except ValueError:
             errors[field] = [error_leaf(key, value)]
-    for field in ("first_name", "last_name", "language"):
+    for field in ("first_name", "last_name", "language", "gender"):
         value = cleaned.get(field)
         max_length = Member._meta.get_field(field).max_length
         if isinstance(value, str) and len(value) > max_length:

@@ -230,8 +230,10 @@ SPECTACULAR_SETTINGS = {
         "Loyalty clubs, members, offers, points ledger and rewards. Compatible with the MPC loyalty API v3. "
         "Every request sends `X-Client-Authorization`, `X-User-Agent` and `X-Product-Name`; member "
         "(`/me/`) endpoints also send `Authorization: Bearer <access_token>`. Each operation names the "
-        "permit its client token needs."
+        "permit its client token needs. Every `/v3/{lc}/…` operation also answers below the published "
+        "API's legacy prefix `/v3/loyalty_clubs/{lc}/…` (same permits, same answers; not listed again here)."
     ),
+    "PREPROCESSING_HOOKS": ["kit.api.schema_hooks.exclude_legacy_prefix"],
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -25,9 +25,14 @@ class ClientTokenAuthentication(BaseAuthentication):
     any other slug, known or not, so bound tokens cannot probe which clubs exist.
     """
 
+    required_headers: tuple[str, ...] = REQUIRED_HEADERS
+
+    def client_secret(self, request) -> str | None:
+        return _header(request, "X-Client-Authorization")
+
     def authenticate(self, request):
-        for name in REQUIRED_HEADERS:
-            if _header(request, name) is None:
+        for name in self.required_headers:
+            if (self.client_secret(request) if name == "X-Client-Authorization" else _header(request, name)) is None:
                 raise MissingHeader(name)
         kwargs = (request.parser_context or {}).get("kwargs", {})
         slug = kwargs.get("lc")
@@ -35,7 +40,7 @@ class ClientTokenAuthentication(BaseAuthentication):
         if slug is not None and header_slug is not None and header_slug != slug:
             raise WrongHeader("X-Loyalty-Club-Slug")
 
-        token = auth_cache.client_token_get_active(secret=_header(request, "X-Client-Authorization"))
+        token = auth_cache.client_token_get_active(secret=self.client_secret(request))
         if token is None:
             raise ClientTokenInvalid()
         if token.product and token.product != _header(request, "X-Product-Name"):
@@ -50,6 +55,23 @@ class ClientTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return "X-Client-Authorization"
+
+
+class TokenAdminAuthentication(ClientTokenAuthentication):
+    """The token admin API as the published docs call it: the client token may come as `Authorization: <token>`
+    (no scheme) when `X-Client-Authorization` is absent, and `X-Product-Name` is optional (the docs' examples
+    send neither). A token bound to a product still needs that product's header (401 without it)."""
+
+    required_headers = ("X-Client-Authorization", "X-User-Agent")
+
+    def client_secret(self, request) -> str | None:
+        secret = _header(request, "X-Client-Authorization")
+        if secret is not None:
+            return secret
+        fallback = _header(request, "Authorization")
+        if fallback is None or " " in fallback:  # `Bearer …` and other schemes are not a client token
+            return None
+        return fallback
 
 
 def member_from_bearer(request, *, club) -> object:

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from kit.api.params import (
+    QueryListField,
     StrictCharField,
     StrictIntegerField,
     page_no_field,
@@ -176,6 +177,12 @@ class MemberListQuerySerializer(serializers.Serializer):
     per_page = per_page_field(maximum=1000, default=100)
     page_no = page_no_field()
     search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    ids = QueryListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=1000,
+        help_text="Published: only these member ids",
+    )
 
 
 # --- Member OAuth ---------------------------------------------------------------------------------
@@ -254,6 +261,7 @@ class MemberOAuthTokenInfoResponseSerializer(serializers.Serializer):
     resource_owner_id = serializers.IntegerField()
     scopes = serializers.ListField(child=serializers.CharField())
     expires_in_seconds = serializers.IntegerField()
+    expires_in = serializers.IntegerField(help_text="Same as `expires_in_seconds` (the name of the token response)")
     application = MemberOAuthApplicationSerializer()
     created_at = serializers.IntegerField(help_text="Unix time")
 

@@ -11,6 +11,7 @@ from kit.api.schema import BannedResponseSerializer, ErrorResponseSerializer
 from kit.pagination import paginate
 from loyalty import selectors
 from loyalty.api import member_serializers as s
+from loyalty.api import published
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 from loyalty.services import groups, members, oauth
@@ -33,19 +34,35 @@ class MemberListView(LoyaltyAPIView):
     )
     def get(self, request, lc):
         q = parse_query(s.MemberListQuerySerializer, request.query_params)
+        published.refuse_property_filters(request.query_params)
+        listed = selectors.member_list(club=request.club, search=q.get("search"))
+        if q.get("ids"):
+            listed = listed.filter(pk__in=q["ids"])
         page, info = paginate(
-            selectors.member_list(club=request.club, search=q.get("search")),
+            listed,
             page_no=q["page_no"],
             per_page=q["per_page"],
         )
         return Response({"members": [s.member_to_json(m) for m in page], "pagination_info": info})
 
     @extend_schema(
-        request=s.MemberCreateInputSerializer,
-        responses={201: s.MemberResponseSerializer},
-        summary="Create a member",
+        request=published.either(
+            "MemberCreateEitherInput", s.MemberCreateInputSerializer, published.PublishedMemberCreateInputSerializer
+        ),
+        responses={
+            201: OpenApiResponse(s.MemberResponseSerializer, description='SPEC form (`{"member": …}`)'),
+            200: OpenApiResponse(published.PublishedMemberSerializer, description="Published form (top level)"),
+            422: published.PUBLISHED_422,
+        },
+        summary="Create a member (SPEC's wrapped body or the published top-level body)",
     )
     def post(self, request, lc):
+        if published.is_published_form(request.data, properties_alone=False):
+            return published.published_write(
+                request,
+                published.PublishedMemberCreateInputSerializer,
+                lambda changes: members.member_create(club=request.club, **changes),
+            )
         attrs = parse_body(s.MemberCreateInputSerializer, request.data, context={"club": request.club})["member"]
         member = members.member_create(club=request.club, **s.member_changes(attrs))
         return Response({"member": s.member_to_json(member)}, status=201)
@@ -61,11 +78,27 @@ class MemberDetailView(LoyaltyAPIView):
         return Response({"member": s.member_to_json(request.member)})
 
     @extend_schema(
-        request=s.MemberUpdateInputSerializer,
-        responses=s.MemberResponseSerializer,
-        summary="Update a member (partial)",
+        request=published.either(
+            "MemberUpdateEitherInput", s.MemberUpdateInputSerializer, published.PublishedMemberUpdateInputSerializer
+        ),
+        responses={
+            200: OpenApiResponse(
+                published.either(
+                    "MemberEitherResponse", s.MemberResponseSerializer, published.PublishedMemberSerializer
+                ),
+                description='`{"member": …}` for SPEC\'s form, the published Member for the published form',
+            ),
+            422: published.PUBLISHED_422,
+        },
+        summary="Update a member (partial; SPEC's wrapped body or the published top-level body)",
     )
     def put(self, request, lc, member_id):
+        if published.is_published_form(request.data):
+            return published.published_write(
+                request,
+                published.PublishedMemberUpdateInputSerializer,
+                lambda changes: members.member_update(member=request.member, **changes),
+            )
         attrs = parse_body(s.MemberUpdateInputSerializer, request.data, context={"club": request.club})["member"]
         member = members.member_update(member=request.member, **s.member_changes(attrs))
         return Response({"member": s.member_to_json(member)})
@@ -86,13 +119,32 @@ class MemberMeView(LoyaltyAPIView):
         return Response({"member": s.member_to_json(request.member)})
 
     @extend_schema(
-        request=s.MemberSelfUpdateInputSerializer,
-        responses={200: s.MemberResponseSerializer, 467: BannedResponseSerializer},
+        request=published.either(
+            "MemberSelfUpdateEitherInput",
+            s.MemberSelfUpdateInputSerializer,
+            published.PublishedMemberSelfUpdateInputSerializer,
+        ),
+        responses={
+            200: published.either(
+                "MemberSelfEitherResponse", s.MemberResponseSerializer, published.PublishedMemberSerializer
+            ),
+            422: published.PUBLISHED_422,
+            467: BannedResponseSerializer,
+        },
         summary="Update the signed-in member's properties or password (partial) [ext]",
         description="`banned_until` and read-only attributes are ignored. A new password signs the member out "
         "of every other session.",
     )
     def put(self, request, lc):
+        if published.is_published_form(request.data):
+            selectors.member_ensure_not_banned(member=request.member)
+            return published.published_write(
+                request,
+                published.PublishedMemberSelfUpdateInputSerializer,
+                lambda changes: members.member_update(
+                    member=request.member, keep_token_family=request.member_token.family, **changes
+                ),
+            )
         attrs = parse_body(s.MemberSelfUpdateInputSerializer, request.data, context={"club": request.club})["member"]
         selectors.member_ensure_not_banned(member=request.member)
         member = members.member_update(
@@ -164,6 +216,8 @@ class MemberOAuthTokenInfoView(LoyaltyAPIView):
                 "resource_owner_id": token.member_id,
                 "scopes": [],
                 "expires_in_seconds": max(0, int(remaining)),
+                # The published token response's name for the same number, which clients read here too.
+                "expires_in": max(0, int(remaining)),
                 "application": {"uid": None},
                 "created_at": int(token.created_at.timestamp()),
             }

@@ -157,6 +157,25 @@ class ClientTokenAttributesInputSerializer(serializers.Serializer):
         child=StrictIntegerField(min_value=1), required=False, allow_null=True, max_length=1000
     )
     product = StrictCharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+    # Published TokenPayload attributes without a counterpart here: their "no restriction" / "not internal"
+    # values are what every token here is, anything else is refused rather than ignored.
+    customers = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    internal = StrictBooleanField(required=False)
+
+    def validate_customers(self, value):
+        if value:
+            raise param_error("not_supported")
+        return value
+
+    def validate_internal(self, value):
+        if value:
+            raise param_error("not_supported")
+        return value
+
+    def validate(self, attrs):
+        attrs.pop("customers", None)
+        attrs.pop("internal", None)
+        return attrs
 
     def validate_loyalty_club_ids(self, value):
         if value is None:
@@ -188,6 +207,13 @@ class ClientTokenListQuerySerializer(serializers.Serializer):
     policy = serializers.CharField(required=False, max_length=100)
     permit = serializers.CharField(required=False, max_length=200)
     search = serializers.CharField(required=False, max_length=200)
+    internal = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # `global` is a Python keyword, so it cannot be declared as a class attribute.
+        fields["global"] = serializers.BooleanField(required=False, allow_null=True, default=None)
+        return fields
 
 
 class PermitSerializer(serializers.Serializer):

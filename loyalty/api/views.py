@@ -9,9 +9,11 @@ from kit.api.params import parse_body, parse_query
 from kit.errors import BusinessRuleError, ResourceNotFound
 from kit.pagination import paginate_list
 from loyalty.api import serializers as s
+from loyalty.api.authentication import TokenAdminAuthentication
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.models import ClientToken
 from loyalty.permits import PERMITS, POLICIES, expand
+from loyalty.secrets import constant_time_equals, digest
 from loyalty.services import clubs, tokens
 
 
@@ -46,7 +48,15 @@ def _visible_tokens(caller: ClientToken):
     return [t for t in tokens if t.loyalty_club_ids is not None and set(t.loyalty_club_ids) <= own]
 
 
-def _token_get(caller: ClientToken, token_id: int) -> ClientToken:
+def _token_get(caller: ClientToken, token_id: int | str) -> ClientToken:
+    """By id, or (the published `:id_or_token`) by the secret itself, compared by digest."""
+    if isinstance(token_id, str):
+        wanted = digest(token_id)
+        for token in _visible_tokens(caller):
+            if constant_time_equals(token.token_digest, wanted):
+                return token
+        # Never echo a secret back in an error message.
+        raise ResourceNotFound("Token", "?")
     for token in _visible_tokens(caller):
         if token.id == token_id:
             return token
@@ -69,6 +79,7 @@ def _check_within_caller(caller: ClientToken, attrs: dict, current: ClientToken 
 
 class ClientTokenListView(LoyaltyAPIView):
     club_scoped = False
+    authentication_classes = [TokenAdminAuthentication]
     permit = {"GET": "Tokens:Api:Tokens:Index", "POST": "Tokens:Api:Tokens:Create"}
     creates = True
     schema_tags = ["Tokens"]
@@ -81,6 +92,10 @@ class ClientTokenListView(LoyaltyAPIView):
     def get(self, request):
         q = parse_query(s.ClientTokenListQuerySerializer, request.query_params)
         tokens = _visible_tokens(request.auth)
+        if q.get("global") is not None:
+            tokens = [t for t in tokens if (t.loyalty_club_ids is None) == q["global"]]
+        if q.get("internal"):
+            tokens = []  # no token here is internal to the platform (published `internal`, always false)
         if "loyalty_club_id" in q:
             tokens = [t for t in tokens if t.loyalty_club_ids is None or q["loyalty_club_id"] in t.loyalty_club_ids]
         if "product" in q:
@@ -109,6 +124,7 @@ class ClientTokenListView(LoyaltyAPIView):
 
 class ClientTokenDetailView(LoyaltyAPIView):
     club_scoped = False
+    authentication_classes = [TokenAdminAuthentication]
     permit = {
         "GET": "Tokens:Api:Tokens:Show",
         "PUT": "Tokens:Api:Tokens:Update",
@@ -140,6 +156,7 @@ class ClientTokenDetailView(LoyaltyAPIView):
 
 class PermitListView(LoyaltyAPIView):
     club_scoped = False
+    authentication_classes = [TokenAdminAuthentication]
     permit = "Permits:Api:Permits:Index"
     schema_tags = ["Tokens"]
 
@@ -150,6 +167,7 @@ class PermitListView(LoyaltyAPIView):
 
 class PolicyListView(LoyaltyAPIView):
     club_scoped = False
+    authentication_classes = [TokenAdminAuthentication]
     permit = "Policies:Api:Policies:Index"
     schema_tags = ["Tokens"]
 

@@ -15,16 +15,18 @@ from typing import Any
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from kit.db.races import lock_for_delete
 from kit.errors import InvalidParameters, ResourceNotFound
 from kit.messages import error_leaf
 from loyalty import signals
+from loyalty.consents import consents_merge
 from loyalty.models import LoyaltyClub, Member
 from loyalty.normalizers import PROPERTY_FIELDS, member_attributes_normalize
 from loyalty.services.oauth import oauth_member_tokens_revoke
 
-UPDATABLE_FIELDS = frozenset({*PROPERTY_FIELDS, "password", "banned_until"})
+UPDATABLE_FIELDS = frozenset({*PROPERTY_FIELDS, "password", "banned_until", "consents"})
 
 
 # --- Attribute rules ------------------------------------------------------------------------------
@@ -133,6 +135,8 @@ def member_create(
     last_name: str | None = None,
     birthday: date | None = None,
     language: str | None = None,
+    gender: str | None = None,
+    consents: Mapping[str, Any] | None = None,
     password: str | None = None,
     banned_until: datetime | None = None,
 ) -> Member:
@@ -150,6 +154,7 @@ def member_create(
             "last_name": last_name,
             "birthday": birthday,
             "language": language,
+            "gender": gender,
             "password": password,
         },
     )
@@ -158,6 +163,7 @@ def member_create(
         **{f: cleaned[f] for f in PROPERTY_FIELDS},
         password=make_password(cleaned["password"]) if cleaned["password"] else "",
         banned_until=banned_until,
+        consents=consents_merge({}, consents or {}, now=timezone.now()),
     )
     _save_unique(member, force_insert=True)
     signals.member_created.send(sender=Member, member=member)
@@ -179,7 +185,8 @@ def _apply_password(member: Member, password: str | None, *, keep_token_family: 
 
 @transaction.atomic
 def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None, **changes: Any) -> Member:
-    """Partial update: any of the properties, `password` (None removes it) and `banned_until` (None unbans).
+    """Partial update: any of the properties, `password` (None removes it), `banned_until` (None unbans) and
+    `consents` (merged slug by slug, see `loyalty.consents`).
     Locks the member row. Changing the password revokes the member's OAuth tokens except `keep_token_family`
     (the caller's own session on `/members/me`). Returns the updated member."""
     unknown = set(changes) - UPDATABLE_FIELDS
@@ -190,6 +197,9 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
     fields = [f for f in cleaned if f in PROPERTY_FIELDS or f == "banned_until"]
     for field in fields:
         setattr(locked, field, cleaned[field])
+    if cleaned.get("consents"):
+        locked.consents = consents_merge(locked.consents, cleaned["consents"], now=timezone.now())
+        fields.append("consents")
     if "password" in cleaned:
         _apply_password(locked, cleaned["password"], keep_token_family=keep_token_family)
         fields.append("password")

@@ -312,6 +312,10 @@ class OffersAdminListQuerySerializer(serializers.Serializer):
     without_audience_id = QueryBooleanField(required=False, default=False)
     without_campaign_id = QueryBooleanField(required=False, default=False)
     without_store = QueryBooleanField(required=False, default=False)
+    without_shop = QueryBooleanField(required=False, default=False, help_text="The published name of `without_store`")
+    include_total = QueryBooleanField(
+        required=False, default=True, help_text="Published; `pagination_info` is always returned, so always true"
+    )
     with_archived = QueryBooleanField(required=False, default=False)
     only_archived = QueryBooleanField(required=False, default=False)
 

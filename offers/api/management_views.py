@@ -12,6 +12,7 @@ from kit.pagination import paginate
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 from offers.api import management_serializers as s
+from offers.api import published_params
 from offers.selectors import catalog as selectors
 from offers.services import catalog, collections, grants
 from offers.services.catalog import OfferAttributesInvalid
@@ -41,13 +42,15 @@ class OffersAdminView(OffersManagementAPIView):
     permit = {"GET": f"{_O}List", "POST": f"{_O}Create", "PUT": f"{_O}Update", "DELETE": f"{_O}Destroy"}
 
     @extend_schema(
-        parameters=[s.OffersAdminListQuerySerializer, LOCALE_PARAMETER],
+        parameters=[s.OffersAdminListQuerySerializer, LOCALE_PARAMETER, published_params.EXTRAS_PARAMETER],
         responses=s.OffersAdminOfferListResponseSerializer,
         summary="List offers (management)",
     )
     def get(self, request, lc):
         q = parse_query(s.OffersAdminListQuerySerializer, request.query_params)
+        q["without_store"] = q["without_store"] or q["without_shop"]
         filters = selectors.OfferAdminFilters(
+            extras=published_params.extras_filters(request.query_params),
             scopes=q.get("scope"),
             types=q.get("types"),
             statuses=q.get("status"),

@@ -12,6 +12,7 @@ from kit.messages import error_leaf
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 from loyalty.permits import SCOPE_PERMITS
+from offers.api import published_params
 from offers.api import serializers as s
 from offers.models import OfferEvent
 from offers.selectors import listing, visibility
@@ -88,7 +89,12 @@ class MemberOfferListView(MemberOfferAPIView):
     permit = {"me": f"{_P}ListVisible", "id": f"{_P}ListVisibleByMemberId", "guest": f"{_P}ListVisiblePreview"}
 
     @extend_schema(
-        parameters=[s.MemberOfferListQuerySerializer, LOCALE_PARAMETER],
+        parameters=[
+            s.MemberOfferListQuerySerializer,
+            LOCALE_PARAMETER,
+            published_params.EXTRAS_PARAMETER,
+            published_params.STORE_IDS_PARAMETER,
+        ],
         responses=s.MemberOfferListResponseSerializer,
         summary="List the offers visible in this context",
     )
@@ -96,8 +102,10 @@ class MemberOfferListView(MemberOfferAPIView):
         q = parse_query(
             s.MemberOfferListQuerySerializer, request.query_params, context={"guest": request.member is None}
         )
+        published_params.refuse_store_ids(request.query_params)
         languages = self.languages(request)
         filters = listing.OfferListFilters(
+            extras=published_params.extras_filters(request.query_params),
             collection_ids=q.get("collection_ids"),
             tags=q.get("tags"),
             stores=q.get("stores"),

@@ -12,6 +12,7 @@ from django.db.models.functions import Lower
 from kit.errors import ResourceNotFound
 from loyalty.models import LoyaltyClub, MemberGroup
 from offers.exceptions import OfferNotFound
+from offers.extras_filter import extras_q
 from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferStore, OfferTag
 from offers.texts import AllTexts, LocalizedText
 
@@ -101,6 +102,7 @@ class OfferAdminFilters:
     without_store: bool = False
     with_archived: bool = False
     only_archived: bool = False
+    extras: dict[str, list[str]] | None = None  # offers.extras_filter
 
 
 def offers_admin_list(
@@ -145,6 +147,8 @@ def offers_admin_list(
         qs = qs.filter(~Exists(tagged))
     if f.without_store:
         qs = qs.filter(~Exists(stored))
+    if f.extras:
+        qs = qs.filter(extras_q(f.extras))
     if f.without_audience_id:
         qs = qs.filter(audience__isnull=True)
     if f.without_campaign_id:

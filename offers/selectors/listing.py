@@ -19,6 +19,7 @@ from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub, Member
 from offers import sql
 from offers.exceptions import OfferNotFound
+from offers.extras_filter import extras_q
 from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferStore, OfferTag
 from offers.selectors.usage import offers_annotate_usage, usage_rows
 from offers.selectors.visibility import offers_visible
@@ -59,6 +60,7 @@ class OfferListFilters:
     search: str | None = None
     usable: bool = False
     liked: bool = False
+    extras: dict[str, list[str]] | None = None  # offers.extras_filter
     order_by: list[tuple[str, bool]] = field(default_factory=lambda: [("name", False)])  # (attribute, descending)
 
 
@@ -82,6 +84,8 @@ def _apply_filters(qs: QuerySet[Offer], f: OfferListFilters) -> QuerySet[Offer]:
             | Exists(OfferTag.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
             | Exists(OfferStore.objects.filter(offer=OuterRef("pk"), value__icontains=f.search))
         )
+    if f.extras:
+        qs = qs.filter(extras_q(f.extras))
     if f.usable:
         qs = qs.filter(u_usable=True)
     if f.liked:
@@ -161,7 +165,7 @@ def _unfiltered(filters: OfferListFilters) -> bool:
     """The list as apps ask for it most: no filter, ordered by offer attributes only."""
     return (
         not (filters.collection_ids or filters.tags or filters.stores or filters.ids or filters.type)
-        and not (filters.campaign_ids or filters.search or filters.usable or filters.liked)
+        and not (filters.campaign_ids or filters.search or filters.usable or filters.liked or filters.extras)
         and all(
             attribute in ("name", "usable_since", "usable_until", "created_at") for attribute, _ in filters.order_by
         )

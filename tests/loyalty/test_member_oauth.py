@@ -404,6 +404,7 @@ def test_token_info_describes_the_bearer_token(oauth_api, member, client_with):
         "resource_owner_id": member.id,
         "scopes": [],
         "expires_in_seconds": 86400 - 600,
+        "expires_in": 86400 - 600,  # issue 17: the name published clients read, added beside SPEC's
         "application": {"uid": None},
         "created_at": int(NOW.timestamp()),
     }
