@@ -78,11 +78,18 @@ def test_gunicorn_drains_on_sigterm_and_finishes_the_request_in_flight(club, ful
                 )
             )
             request.start()
-            wait_for(
-                lambda: holder.execute(
+
+            def waiting_on_the_lock():
+                # pg_stat_activity is read once per transaction, and the holder stays in its transaction:
+                # drop that snapshot so each poll sees the server as it is now.
+                holder.execute("SELECT pg_stat_clear_snapshot()")
+                return holder.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s",
                     [db["name"]],
-                ).fetchone()[0],
+                ).fetchone()[0]
+
+            wait_for(
+                waiting_on_the_lock,
                 timeout=20,
                 what="the request waiting on the lock",
             )
