@@ -157,7 +157,7 @@ def _rectangle(canvas: Image.Image, rect: dict[str, Any], text: str) -> None:
     for line in _wrap(draw, text, font, inner, stroke):
         length = draw.textlength(line, font=font)
         align = rect.get("text_align", "left")
-        x = padding + (inner - length) / 2 if align == "center" else padding + inner - length if align == "right" else padding
+        x = {"center": padding + (inner - length) / 2, "right": padding + inner - length}.get(align, padding)
         draw.text((x, y), line, font=font, fill=color, stroke_width=stroke, stroke_fill=color)
         decoration = rect.get("text_decoration") or "none"
         if decoration != "none" and line:

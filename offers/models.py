@@ -85,7 +85,7 @@ class Offer(models.Model):
     campaign_id = models.BigIntegerField(null=True, blank=True)
     extras = models.JSONField(default=_empty_dict, blank=True)
     display_schemas = models.JSONField(null=True, blank=True, help_text="null: the defaults of SPEC §4.8")
-    image_template = models.JSONField(null=True, blank=True, help_text="The ImageTemplate model the image is drawn from")
+    image_template = models.JSONField(null=True, blank=True, help_text="ImageTemplate model of the drawn image")
     maximum_uses_per_user = models.PositiveIntegerField(null=True, blank=True)
     maximum_grants_per_user = models.PositiveIntegerField(null=True, blank=True)
     periodic_timespan = models.CharField(max_length=10, choices=Timespan.choices, null=True, blank=True)

@@ -48,9 +48,7 @@ class ImageTemplateListView(ImageTemplatesAPIView):
             page_no=q["page_no"],
             per_page=q["per_page"],
         )
-        return Response(
-            {"image_templates": [s.image_template_to_json(t) for t in templates], "pagination_info": info}
-        )
+        return Response({"image_templates": [s.image_template_to_json(t) for t in templates], "pagination_info": info})
 
     @extend_schema(
         request=s.ImageTemplateWrappedInputSerializer,

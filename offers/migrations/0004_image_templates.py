@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='offer',
             name='image_template',
-            field=models.JSONField(blank=True, help_text='The ImageTemplate model the image is drawn from', null=True),
+            field=models.JSONField(blank=True, help_text='ImageTemplate model of the drawn image', null=True),
         ),
         migrations.CreateModel(
             name='ImageTemplate',
