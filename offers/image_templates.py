@@ -190,7 +190,8 @@ def image_template_render(model: dict[str, Any], *, merge: dict[str, str] | None
 def offer_merge_fields(offer: Offer) -> dict[str, str]:
     """The values of the documented merge fields, in the club's default language."""
     languages = [offer.club.default_language]
-    collection = offer.collections.order_by("collectionoffer__id").first() if offer.pk else None
+    membership = offer.collection_memberships.select_related("collection").order_by("id").first()
+    collection = membership.collection if membership is not None else None
     stores = list(offer.store_rows.order_by("id").values_list("value", flat=True))
     return {
         "name": text_for(offer.name, languages) or "",
