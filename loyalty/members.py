@@ -7,6 +7,7 @@ the shape of the API payload (`{"member": {"properties": {"email": [...]}}}`).
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -269,6 +270,7 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
     if unknown:
         raise TypeError(f"member_update() got unexpected fields: {sorted(unknown)}")
     locked = _lock_member(member)
+    before = copy.copy(locked)  # as it was, for member_updated receivers
     cleaned = _checked(club_id=locked.club_id, changes=changes, member=locked)
     fields = [f for f in cleaned if f in PROPERTY_FIELDS or f == "banned_until"]
     for field in fields:
@@ -278,6 +280,7 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
         fields.append("password")
     if fields:  # an empty update changes nothing, not even updated_at
         _save_unique(locked, update_fields=[*fields, "updated_at"])
+        signals.member_updated.send(sender=Member, member=locked, before=before)
     return locked
 
 
@@ -311,6 +314,7 @@ def member_delete(*, member: Member) -> None:
     """Erase the member and everything tied to it: OAuth tokens and group memberships here, and whatever
     other apps tie to it through their foreign keys (they choose CASCADE or SET_NULL). Locks the member row
     (DELETE), and the rows the cascade deletes."""
+    signals.member_deleted.send(sender=Member, member=member)
     Member.objects.filter(pk=member.pk).delete()
 
 

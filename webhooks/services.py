@@ -27,7 +27,7 @@ from kit.formats import format_datetime
 from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub
 from loyalty.secrets import new_secret
-from webhooks import egress
+from webhooks import egress, formats
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
 logger = logging.getLogger("webhooks")
@@ -43,6 +43,10 @@ EVENT_TYPES = (
     "reward.purchased",
     "reward.used",
     "member.created",
+    # Member changes (the published Members Webhooks, webhooks/member_changes.py)
+    "member.imported",
+    "member.updated",
+    "member.deleted",
 )
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
@@ -304,11 +308,16 @@ def delivery_attempt(*, delivery_id: int, lease: uuid.UUID) -> str | None:
         return Delivery.FAILED
 
     event, endpoint = delivery.event, delivery.endpoint
-    body = event_body(event)
+    body, format_headers = formats.request_for(
+        event=event,
+        endpoint=endpoint,
+        envelope=event_body,
+        sign=lambda body: signature_header(secret=endpoint.secret, body=body, timestamp=int(now.timestamp())),
+    )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(secret=endpoint.secret, body=body, timestamp=int(now.timestamp())),
+        **format_headers,
         "X-Loyalty-Event-Id": str(event.id),
         "X-Loyalty-Event-Type": event.type,
         "X-Loyalty-Delivery-Attempt": str(delivery.attempts + 1),
@@ -323,7 +332,7 @@ def delivery_attempt(*, delivery_id: int, lease: uuid.UUID) -> str | None:
         outcome = {"state": Delivery.DELIVERED, "finished_at": finished}
     else:
         next_attempt_at = now + timedelta(seconds=backoff_delay(attempts=attempts))
-        if next_attempt_at > delivery.give_up_at:
+        if next_attempt_at > delivery.give_up_at or formats.gives_up_on(endpoint=endpoint, status_code=status_code):
             outcome = {"state": Delivery.FAILED, "finished_at": finished}
         else:
             outcome = {"next_attempt_at": next_attempt_at}
