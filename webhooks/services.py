@@ -200,10 +200,18 @@ def _events_normalised(events: list[str]) -> list[str]:
 
 
 @transaction.atomic
-def webhook_endpoint_create(*, club: LoyaltyClub, url: str, events: list[str], active: bool = True) -> WebhookEndpoint:
-    """Create an endpoint with a new random signing secret (returned on the object; show it once)."""
+def webhook_endpoint_create(
+    *, club: LoyaltyClub, url: str, events: list[str], active: bool = True, format: str = "loyalty"
+) -> WebhookEndpoint:
+    """Create an endpoint with a new random signing secret (returned on the object; show it once). `format`
+    is how its deliveries are written (webhooks/formats.py)."""
     return WebhookEndpoint.objects.create(
-        club=club, url=url, events=_events_normalised(events), active=active, secret=f"whsec_{new_secret()}"
+        club=club,
+        url=url,
+        events=_events_normalised(events),
+        active=active,
+        format=format,
+        secret=f"whsec_{new_secret()}",
     )
 
 
