@@ -203,21 +203,29 @@ def offer_merge_fields(offer: Offer) -> dict[str, str]:
 
 def offer_image_render(*, offer_id: int) -> bool:
     """Draw the offer's image from its `image_template` and store it as the offer's uploaded original.
-    False when the offer is gone or has no template. An unreachable background is drawn as white (logged):
-    the offer's other attributes were accepted, and the next update renders again."""
+    False when the offer is gone, has no template, or its template changed while drawing (the render queued
+    by that change stores its own). An unreachable background is drawn as white (logged): the offer's other
+    attributes were accepted, and the next update renders again.
+
+    The drawing (and the background's download) happens outside any transaction: offer uses lock the
+    offer's row, and must not wait for an image. Only the store takes that lock, briefly, so two renders of
+    one offer leave exactly one original."""
     from offers.images import image_upload
 
+    offer = Offer.objects.select_related("club").filter(pk=offer_id).first()
+    if offer is None or not isinstance(offer.image_template, dict):
+        return False
+    model = offer.image_template
+    merge = offer_merge_fields(offer)
+    try:
+        data = image_template_render(model, merge=merge)
+    except BackgroundUnavailable as exc:
+        logger.warning("offer %s: image template background unavailable (%s); drawn without it", offer_id, exc)
+        data = image_template_render({**model, "background_url": None}, merge=merge)
     with transaction.atomic():
-        # The offer's row lock serialises two renders of one offer, so exactly one original remains.
-        offer = Offer.objects.select_for_update().select_related("club").filter(pk=offer_id).first()
-        if offer is None or not isinstance(offer.image_template, dict):
+        current = Offer.objects.select_for_update().filter(pk=offer_id).values_list("image_template", flat=True)
+        if list(current) != [model]:
             return False
-        model = offer.image_template
-        try:
-            data = image_template_render(model, merge=offer_merge_fields(offer))
-        except BackgroundUnavailable as exc:
-            logger.warning("offer %s: image template background unavailable (%s); drawn without it", offer_id, exc)
-            data = image_template_render({**model, "background_url": None}, merge=offer_merge_fields(offer))
         image_upload(upload=ContentFile(data, name=f"offer-{offer_id}-template.png"), offer=offer)
     return True
 

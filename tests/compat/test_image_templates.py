@@ -398,5 +398,26 @@ def test_concurrent_defaults_leave_exactly_one(club, issue_token):
 
     responses = run_in_parallel([lambda: send(secret, "post", BASE, raw) for _ in range(4)])
 
-    assert outcomes(responses) == {201: 4}
+    assert outcomes(responses) == {(201, "ok"): 4}
     assert ImageTemplate.objects.filter(club=club, default=True).count() == 1
+
+
+def test_a_drawing_whose_template_changed_meanwhile_is_not_stored(club, monkeypatch):
+    from offers import image_templates
+    from tests.offers.factories import OfferFactory
+
+    first = {"width": 30, "height": 20, "background_url": None, "rectangles": []}
+    offer = OfferFactory(club=club, image_template=first)
+    draw = image_templates.image_template_render
+
+    def draw_while_an_update_lands(model, **kwargs):
+        Offer.objects.filter(pk=offer.pk).update(image_template={**first, "width": 40})
+        return draw(model, **kwargs)
+
+    monkeypatch.setattr(image_templates, "image_template_render", draw_while_an_update_lands)
+
+    assert image_templates.offer_image_render(offer_id=offer.pk) is False
+    assert not OfferFile.objects.filter(offer=offer).exists()
+    monkeypatch.setattr(image_templates, "image_template_render", draw)
+    assert image_templates.offer_image_render(offer_id=offer.pk) is True
+    assert list(OfferFile.objects.filter(offer=offer).values_list("width", flat=True)) == [40]
