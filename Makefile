@@ -29,10 +29,11 @@ run: migrate
 	@echo "API on http://127.0.0.1:8000  (docs: /api/docs/, admin: /admin/). Ctrl-C stops everything."
 	PATH="$(CURDIR)/$(BIN):$$PATH" DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/honcho -f Procfile start
 
-## test: lint, format check, migrations check, OpenAPI validation, the whole pytest suite.
+## test: lint, format check, import contracts, migrations check, OpenAPI validation, the whole pytest suite.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

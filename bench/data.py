@@ -27,8 +27,8 @@ from django.db import transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from loyalty.models import LoyaltyClub, Member  # noqa: E402
-from loyalty.oauth import oauth_tokens_issue  # noqa: E402
-from loyalty.services import client_token_issue  # noqa: E402
+from loyalty.services.oauth import oauth_tokens_issue  # noqa: E402
+from loyalty.services.tokens import client_token_issue  # noqa: E402
 from offers.models import (  # noqa: E402
     Collection,
     CollectionOffer,

@@ -6,9 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from loyalty import members, oauth, services
+from loyalty import normalizers
 from loyalty.admin_forms import ClientTokenAdminForm
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup
+from loyalty.services import groups, members, oauth, tokens
 
 
 @admin.register(LoyaltyClub)
@@ -37,9 +38,9 @@ class ClientTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         attrs = form.token_attributes
         if change:
-            services.client_token_update(token=obj, **attrs)
+            tokens.client_token_update(token=obj, **attrs)
             return
-        issued = services.client_token_issue(**attrs)
+        issued = tokens.client_token_issue(**attrs)
         obj.pk = issued.token.pk
         obj.token_prefix = issued.token.token_prefix
         messages.warning(request, f"Token secret (copy it now, it is not shown again): {issued.secret}")
@@ -47,15 +48,15 @@ class ClientTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
         for token in queryset:
-            services.client_token_revoke(token=token)
+            tokens.client_token_revoke(token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
 
 
-# --- Members and member groups: every write goes through loyalty.members, like the API ---------------
+# --- Members and member groups: every write goes through loyalty.services, like the API ---------------
 
 
 class MemberAdminForm(forms.ModelForm):
-    """Email and msisdn are plain text here: `loyalty.members` owns their rules (and normalises the msisdn),
+    """Email and msisdn are plain text here: `loyalty.services.members` owns their rules (and normalises the msisdn),
     so the admin shows exactly the API's answers. The password is write-only."""
 
     email = forms.CharField(required=False, max_length=254, empty_value=None)
@@ -66,7 +67,7 @@ class MemberAdminForm(forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text=f"Leave empty to keep the current password. At least {members.PASSWORD_MIN_LENGTH} characters. "
+        help_text=f"Leave empty to keep the current password. At least {normalizers.PASSWORD_MIN_LENGTH} characters. "
         "A new password signs the member out of the apps.",
     )
     remove_password = forms.BooleanField(required=False, help_text="The member can no longer sign in")
@@ -81,7 +82,7 @@ class MemberAdminForm(forms.ModelForm):
         club = instance.club if instance else cleaned.get("club")
         if club is None:
             return cleaned
-        changes = {f: cleaned[f] for f in members.PROPERTY_FIELDS if f in cleaned}
+        changes = {f: cleaned[f] for f in normalizers.PROPERTY_FIELDS if f in cleaned}
         if cleaned.get("new_password"):
             changes["password"] = cleaned["new_password"]
         normalized, errors = members.member_attributes_check(club_id=club.id, changes=changes, member=instance)
@@ -143,7 +144,7 @@ class MemberAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         try:  # "+47 407 69 126" finds the member stored as 4740769126
-            msisdn = members.msisdn_normalize(search_term)
+            msisdn = normalizers.msisdn_normalize(search_term)
         except ValueError:
             return results, may_have_duplicates
         return results | queryset.filter(msisdn=msisdn), may_have_duplicates
@@ -153,14 +154,14 @@ class MemberAdmin(admin.ModelAdmin):
         if not change:
             created = members.member_create(
                 club=data["club"],
-                **{f: data.get(f) for f in members.PROPERTY_FIELDS},
+                **{f: data.get(f) for f in normalizers.PROPERTY_FIELDS},
                 password=data.get("new_password") or None,
                 banned_until=data.get("banned_until"),
             )
             _copy_fields(obj, created)
             return
         saved = obj
-        changes = {f: data.get(f) for f in form.changed_data if f in members.PROPERTY_FIELDS}
+        changes = {f: data.get(f) for f in form.changed_data if f in normalizers.PROPERTY_FIELDS}
         if changes:
             saved = members.member_update(member=saved, **changes)
         if data.get("remove_password"):
@@ -200,8 +201,8 @@ def _parse_ids(value: str) -> list[int]:
     parts = [p for p in re.split(r"[\s,;]+", value or "") if p]
     if not all(p.isascii() and p.isdigit() for p in parts):
         raise forms.ValidationError("Member ids are numbers separated by spaces or commas.")
-    if len(parts) > members.GROUP_MEMBERS_PER_CALL:
-        raise forms.ValidationError(f"At most {members.GROUP_MEMBERS_PER_CALL} ids at a time.")
+    if len(parts) > groups.GROUP_MEMBERS_PER_CALL:
+        raise forms.ValidationError(f"At most {groups.GROUP_MEMBERS_PER_CALL} ids at a time.")
     return [int(p) for p in parts]
 
 
@@ -249,22 +250,22 @@ class MemberGroupAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            group = members.group_update(group=obj, name=data["name"], description=data.get("description"))
+            group = groups.group_update(group=obj, name=data["name"], description=data.get("description"))
         else:
-            group = members.group_create(club=data["club"], name=data["name"], description=data.get("description"))
+            group = groups.group_create(club=data["club"], name=data["name"], description=data.get("description"))
             obj.pk = group.pk
         not_found = []
         if data.get("add_member_ids"):
-            not_found += members.group_members_add(group=group, member_ids=data["add_member_ids"]).not_found
+            not_found += groups.group_members_add(group=group, member_ids=data["add_member_ids"]).not_found
         if data.get("remove_member_ids"):
-            not_found += members.group_members_remove(group=group, member_ids=data["remove_member_ids"]).not_found
+            not_found += groups.group_members_remove(group=group, member_ids=data["remove_member_ids"]).not_found
         if not_found:
             ids = ", ".join(str(i) for i in not_found)
             messages.warning(request, f"Not members of this club, skipped: {ids}")
 
     def delete_model(self, request, obj):
-        members.group_delete(group=obj)
+        groups.group_delete(group=obj)
 
     def delete_queryset(self, request, queryset):
         for group in queryset:
-            members.group_delete(group=group)
+            groups.group_delete(group=group)

@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 from kit.errors import ResourceNotFound
 from kit.prepared import PreparedLookup
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup, MemberGroupMembership, MemberOAuthToken
+from loyalty.normalizers import msisdn_normalize
 from loyalty.secrets import digest
 
 
@@ -96,8 +97,6 @@ def _positive_bigint(value: object) -> int | None:
 def member_find_by_identifier(*, club: LoyaltyClub, identifier_type: str, identifier: object) -> Member | None:
     """The member of this club identified by `id`, `email` (case-insensitive) or `msisdn` (normalised first),
     or None. Never raises: the OAuth password grant answers 461 for every kind of miss."""
-    from loyalty.members import msisdn_normalize  # here: members -> oauth -> selectors imports this module
-
     members = Member.objects.filter(club=club)
     if identifier_type == "id":
         pk = _positive_bigint(identifier)

@@ -1,7 +1,9 @@
 """Cross-app notifications, so that apps lower in the dependency order need not import higher ones.
 
-`member_created(sender=Member, member=<Member>)` is sent by the member-create service inside its
-transaction; receivers that enqueue work must do it with `transaction.on_commit`.
+`member_created(sender=Member, member=<Member>)` is sent by the member-create service and by a notifying
+CSV import, inside their transaction. Receivers that write (webhooks' outbox row) write in that transaction,
+so their rows commit or roll back with the member; receivers that enqueue work (offers' welcome grants) must
+do it with `transaction.on_commit`.
 
 `member_updated(sender=Member, member=<Member>, before=<Member>)` is sent by the member-update service after
 the save that changed something, with a copy of the member as it was; `member_deleted(sender=Member,

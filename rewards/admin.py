@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from kit.errors import DomainError, InvalidParameters
 from rewards import services
-from rewards.api.serializers import parse_levels_program
+from rewards.levels_program import parse_levels_program
 from rewards.models import MAX_POINTS, Achievement, Membership, ProgramConfig, Reward, RewardPurchase, Transaction
 
 
@@ -69,8 +69,25 @@ class AchievementAdmin(admin.ModelAdmin):
         services.achievement_delete(rule=obj)
 
 
+class RewardAdminForm(forms.ModelForm):
+    # No Meta: the admin builds it from the ModelAdmin's fields, as for its default form.
+
+    def clean(self):
+        data = super().clean()
+        club = data.get("club") or getattr(self.instance, "club", None)
+        if club is not None and "required_member_level" in self.changed_data:
+            # The service's own rule, asked early so that a bad level is a field error and not a crash.
+            try:
+                services.reward_level_check(club_id=club.pk, required_member_level=data.get("required_member_level"))
+            except InvalidParameters as exc:
+                [leaf] = exc.details["reward"]["required_member_level"]
+                self.add_error("required_member_level", leaf["message"])
+        return data
+
+
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
+    form = RewardAdminForm
     list_display = (
         "name",
         "club",

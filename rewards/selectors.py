@@ -7,9 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 
 from kit.errors import NotParticipating, ResourceNotFound
 from kit.formats import format_datetime
@@ -17,9 +16,10 @@ from kit.pagination import pagination_info
 from kit.periods import months_back
 from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub, Member
+from rewards import sql
 from rewards.exceptions import RewardNotFound
 from rewards.levels import level_for
-from rewards.models import Achievement, Allocation, Lot, Membership, Reward, RewardPurchase, Transaction
+from rewards.models import Achievement, Membership, Reward, RewardPurchase, Transaction
 from rewards.presenters import TRANSACTION_ROW_FIELDS, transaction_row_to_json
 from rewards.services.expiration import ExpirationResult, due_lots
 from rewards.services.program import program_config_get
@@ -125,11 +125,7 @@ def membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_pa
     if membership is None:
         return {"membership": False}
     config = program_config_get(club=club)
-    # Kept by a trigger on PostgreSQL: no COUNT over a long ledger (SQLite, for development, counts).
-    if connection.vendor == "postgresql":
-        total = membership.transactions_count
-    else:
-        total = Transaction.objects.filter(membership=membership).count()
+    total = sql.membership_transactions_total(membership=membership)
     offset = (page_no - 1) * per_page
     rows = []
     if offset < total:
@@ -150,47 +146,10 @@ def membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_pa
 
 EXPIRING_DAYS = 3
 
-# The end of each of the soonest days with open lots, found by a loose index scan (one probe of the partial
-# index on (membership, expires_at) WHERE remaining > 0 per day), then the sums of the lots before the last
-# end: the work follows the lots of those days, not the member's whole ledger. Days are the club's
-# (`AT TIME ZONE` to local time, midnight, + 1 day, back to UTC: right across DST changes).
-_EXPIRING_SQL = """
-WITH RECURSIVE days(n, day_end) AS (
-    SELECT 1, (date_trunc('day', (
-        SELECT min(expires_at) FROM {lot} WHERE membership_id = %(membership)s AND remaining > 0
-        AND expires_at > %(now)s) AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s
-  UNION ALL
-    SELECT n + 1, (date_trunc('day', (
-        SELECT min(expires_at) FROM {lot} WHERE membership_id = %(membership)s AND remaining > 0
-        AND expires_at >= days.day_end) AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s
-    FROM days WHERE n < %(days)s AND day_end IS NOT NULL
-)
-SELECT (expires_at AT TIME ZONE %(tz)s)::date AS day, sum(remaining) FROM {lot}
-WHERE membership_id = %(membership)s AND remaining > 0 AND expires_at > %(now)s
-  AND expires_at < (SELECT max(day_end) FROM days)
-GROUP BY 1 ORDER BY 1 LIMIT %(days)s
-"""
-
 
 def _expiring_points(*, membership: Membership, tz, now: datetime) -> list[dict]:
-    """Unspent points of the three soonest calendar days (club time zone) with points expiring after now.
-    On PostgreSQL a loose index scan bounds the work to those days' lots (a member may hold tens of
-    thousands of open lots); elsewhere (SQLite, development) a plain GROUP BY."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _EXPIRING_SQL.format(lot=Lot._meta.db_table),
-                {"membership": membership.pk, "now": now, "tz": str(tz), "days": EXPIRING_DAYS},
-            )
-            rows = cursor.fetchall()
-    else:
-        rows = (
-            Lot.objects.filter(membership=membership, remaining__gt=0, expires_at__gt=now)
-            .annotate(day=TruncDate("expires_at", tzinfo=tz))
-            .values_list("day")
-            .annotate(points=Sum("remaining"))
-            .order_by("day")[:EXPIRING_DAYS]
-        )
+    """Unspent points of the three soonest calendar days (club time zone) with points expiring after now."""
+    rows = sql.lots_expiring_by_day(membership=membership, tz=tz, now=now, days=EXPIRING_DAYS)
     return [{"date": day.isoformat(), "points": points} for day, points in rows]
 
 
@@ -253,9 +212,6 @@ class ReconcileResult:
 
 RECONCILE_CHUNK = 1000
 
-# Point-adding rows (lots). The SQL below repeats this test on the transaction alias `t`.
-_LOT_TYPES_SQL = "(t.type IN ('achievement', 'grant') OR (t.type = 'correction' AND t.amount > 0))"
-
 
 def ledger_reconcile(*, club: LoyaltyClub | None = None, membership_ids: list[int] | None = None) -> ReconcileResult:
     """Prove the ledger's invariants for every membership (of `club`, or these ids):
@@ -287,90 +243,41 @@ def ledger_reconcile(*, club: LoyaltyClub | None = None, membership_ids: list[in
 
 
 def _reconcile_chunk(ids: list[int]) -> list[dict]:
-    tables = {
-        "membership": Membership._meta.db_table,
-        "tx": Transaction._meta.db_table,
-        "lot": Lot._meta.db_table,
-        "allocation": Allocation._meta.db_table,
-    }
-    quoted = {k: connection.ops.quote_name(v) for k, v in tables.items()}
-    marks = ", ".join(["%s"] * len(ids))
     mismatches: list[dict] = []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT m.id, m.member_id, m.balance, m.lifetime_points, m.transactions_count,
-                (SELECT COUNT(*) FROM {quoted["tx"]} t WHERE t.membership_id = m.id),
-                COALESCE((SELECT SUM(t.amount) FROM {quoted["tx"]} t WHERE t.membership_id = m.id), 0),
-                COALESCE((SELECT SUM(t.amount) FROM {quoted["tx"]} t
-                          WHERE t.membership_id = m.id AND t.cancelled_at IS NULL AND {_LOT_TYPES_SQL}), 0),
-                COALESCE((SELECT SUM(l.remaining) FROM {quoted["lot"]} l WHERE l.membership_id = m.id), 0)
-            FROM {quoted["membership"]} m WHERE m.id IN ({marks}) ORDER BY m.id
-            """,
-            ids,
+    members = {}
+    for row in sql.reconcile_memberships(ids):
+        pk, member_id, balance, lifetime, count, ledger_count, ledger_balance, ledger_lifetime, lots_remaining = row
+        members[pk] = member_id
+        base = {"member_id": member_id, "membership_id": pk}
+        checks = (
+            ("transactions_count", ledger_count, count if sql.transactions_count_kept() else ledger_count),
+            ("balance_cache", ledger_balance, balance),
+            ("negative_balance", max(balance, 0), balance),
+            ("lots_remaining", ledger_balance, lots_remaining),
+            ("lifetime_cache", ledger_lifetime, lifetime),
         )
-        members = {}
-        for row in cursor.fetchall():
-            pk, member_id, balance, lifetime, count, ledger_count, ledger_balance, ledger_lifetime, lots_remaining = row
-            members[pk] = member_id
-            base = {"member_id": member_id, "membership_id": pk}
-            checks = (
-                # kept on PostgreSQL only (migration 0005)
-                ("transactions_count", ledger_count, count if connection.vendor == "postgresql" else ledger_count),
-                ("balance_cache", ledger_balance, balance),
-                ("negative_balance", max(balance, 0), balance),
-                ("lots_remaining", ledger_balance, lots_remaining),
-                ("lifetime_cache", ledger_lifetime, lifetime),
-            )
-            for check, expected, actual in checks:
-                if expected != actual:
-                    mismatches.append({**base, "check": check, "expected": expected, "actual": actual})
-
-        cursor.execute(
-            f"""
-            SELECT id, membership_id, amount, remaining, drawn FROM (
-                SELECT l.id, l.membership_id, l.amount, l.remaining,
-                    COALESCE((SELECT SUM(a.points) FROM {quoted["allocation"]} a WHERE a.lot_id = l.id), 0) AS drawn
-                FROM {quoted["lot"]} l WHERE l.membership_id IN ({marks})
-            ) x WHERE remaining <> amount - drawn OR remaining < 0 OR remaining > amount ORDER BY id
-            """,
-            ids,
+        for check, expected, actual in checks:
+            if expected != actual:
+                mismatches.append({**base, "check": check, "expected": expected, "actual": actual})
+    for lot_id, membership_id, amount, remaining, drawn in sql.reconcile_lots(ids):
+        mismatches.append(
+            {
+                "member_id": members[membership_id],
+                "lot_id": lot_id,
+                "check": "lot_remaining",
+                "expected": amount - drawn,
+                "actual": remaining,
+            }
         )
-        for lot_id, membership_id, amount, remaining, drawn in cursor.fetchall():
-            mismatches.append(
-                {
-                    "member_id": members[membership_id],
-                    "lot_id": lot_id,
-                    "check": "lot_remaining",
-                    "expected": amount - drawn,
-                    "actual": remaining,
-                }
-            )
-
-        cursor.execute(
-            f"""
-            SELECT id, membership_id, amount, is_lot, has_lot, drawn FROM (
-                SELECT t.id, t.membership_id, t.amount,
-                    CASE WHEN {_LOT_TYPES_SQL} THEN 1 ELSE 0 END AS is_lot,
-                    (SELECT COUNT(*) FROM {quoted["lot"]} l WHERE l.transaction_id = t.id) AS has_lot,
-                    COALESCE((SELECT SUM(a.points) FROM {quoted["allocation"]} a WHERE a.transaction_id = t.id), 0)
-                        AS drawn
-                FROM {quoted["tx"]} t WHERE t.membership_id IN ({marks})
-            ) x
-            WHERE (is_lot = 1 AND (has_lot <> 1 OR drawn <> 0)) OR (is_lot = 0 AND (has_lot <> 0 OR drawn <> -amount))
-            ORDER BY id
-            """,
-            ids,
+    for tx_id, membership_id, amount, is_lot, has_lot, drawn in sql.reconcile_transactions(ids):
+        mismatches.append(
+            {
+                "member_id": members[membership_id],
+                "transaction_id": tx_id,
+                "check": "allocations",
+                "expected": 0 if is_lot else -amount,
+                "actual": drawn,
+                "has_lot": bool(has_lot),
+            }
         )
-        for tx_id, membership_id, amount, is_lot, has_lot, drawn in cursor.fetchall():
-            mismatches.append(
-                {
-                    "member_id": members[membership_id],
-                    "transaction_id": tx_id,
-                    "check": "allocations",
-                    "expected": 0 if is_lot else -amount,
-                    "actual": drawn,
-                    "has_lot": bool(has_lot),
-                }
-            )
     return mismatches

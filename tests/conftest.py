@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from loyalty.oauth import oauth_tokens_issue
-from loyalty.services import client_token_issue
+from loyalty.services.oauth import oauth_tokens_issue
+from loyalty.services.tokens import client_token_issue
 from tests.factories import LoyaltyClubFactory, MemberFactory
 
 

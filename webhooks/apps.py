@@ -6,10 +6,13 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self):
-        # Member changes reach the outbox through loyalty's signals: loyalty never imports webhooks for them.
+        # Loyalty announces its member writes with loyalty.signals; webhooks turns them into outbox events.
         from loyalty import signals
         from webhooks import member_changes as changes
+        from webhooks.receivers import member_created_emit
 
+        # dispatch_uid: a second ready() (a reloader, a test) must not connect it twice and emit every event twice.
+        signals.member_created.connect(member_created_emit, dispatch_uid="webhooks.member_created_emit")
         signals.member_created.connect(changes.on_member_created, dispatch_uid="webhooks.member_imported")
         signals.member_updated.connect(changes.on_member_updated, dispatch_uid="webhooks.member_updated")
         signals.member_deleted.connect(changes.on_member_deleted, dispatch_uid="webhooks.member_deleted")

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from kit.periods import period_start
 from offers.models import GRANT_TYPES, OfferGrant, OfferStatus, OfferType, Scope
+from rewards import rules
 from rewards.levels import level_reached
 from rewards.models import Transaction
 
@@ -467,47 +468,46 @@ class Ledger:
         if rule is None:
             return False
         done = self.achieved[type_]
-        if rule.limit is not None and len(done) >= rule.limit:
+        refusal = rules.achievement_refusal(
+            limit=rule.limit,
+            frequency_timespan=rule.frequency_timespan,
+            frequency_limit=rule.frequency_limit,
+            earned_since=lambda start: sum(1 for d in done if start is None or d >= start),
+            now=at,
+            tz=self.world.tz,
+        )
+        if refusal is not None:
             return False
-        if rule.frequency_timespan:
-            start = period_start(rule.frequency_timespan, now=at, tz=self.world.tz)
-            if sum(1 for d in done if d >= start) >= rule.frequency_limit:
-                return False
         done.append(at)
         self.credit(T.ACHIEVEMENT, at, rule.points, {"achievement_type": type_, "rule_id": rule.pk}, type_)
         return True
 
-    # Spending (draw / debit): FIFO over the lots still spendable at `at`
-    def _fifo(self, at: datetime, exclude: LotRow | None = None) -> list[LotRow]:
-        open_lots = [
-            lot
-            for lot in self.lots
-            if lot.remaining > 0 and lot is not exclude and (lot.expires_at is None or lot.expires_at > at)
-        ]
-        return sorted(open_lots, key=lambda lot: (lot.expires_at is None, lot.expires_at or at, lot.seq))
+    # Spending (draw / debit): the ledger's own FIFO plan (rewards.rules) over the lots spendable at `at`
+    def _plan(self, points: int, at: datetime, first: LotRow | None = None) -> list[tuple[LotRow, int]] | None:
+        spendable = sorted(
+            (
+                lot
+                for lot in self.lots
+                if lot is not first and rules.lot_spendable(remaining=lot.remaining, expires_at=lot.expires_at, at=at)
+            ),
+            key=lambda lot: rules.fifo_key(expires_at=lot.expires_at, seq=lot.seq),
+        )
+        return rules.fifo_plan(
+            points,
+            ((lot, lot.remaining) for lot in spendable),
+            first=(first, first.remaining) if first is not None else None,
+        )
 
-    def _spendable(self, at: datetime) -> int:
-        return sum(lot.remaining for lot in self._fifo(at))
-
-    def _draw(self, tx: TxRow, points: int, at: datetime, first: LotRow | None = None) -> None:
-        need = points
-        if first is not None and first.remaining > 0:
-            take = min(first.remaining, need)
-            self._allocate(tx, first, take)
-            need -= take
-        for lot in self._fifo(at, exclude=first):
-            if need <= 0:
-                break
-            take = min(lot.remaining, need)
+    def _draw(self, tx: TxRow, plan: list[tuple[LotRow, int]]) -> None:
+        for lot, take in plan:
             self._allocate(tx, lot, take)
-            need -= take
-        assert need == 0, "the caller checked the spendable balance"
 
     def debit(self, type_: str, at: datetime, points: int, details: dict) -> TxRow | None:
-        if self.ms.balance < points or self._spendable(at) < points:
+        plan = self._plan(points, at) if self.ms.balance >= points else None
+        if plan is None:
             return None
         tx = self._tx(type_, at, -points, details)
-        self._draw(tx, points, at)
+        self._draw(tx, plan)
         self.ms.balance -= points
         return tx
 
@@ -570,10 +570,11 @@ class Ledger:
         if original.cancelled_at is not None or original.expired_at is not None or self.ms.balance < original.amount:
             return False
         # As `draw(first_lot=…)`: the lot's own unspent points first, then the other spendable lots.
-        if lot.remaining + sum(other.remaining for other in self._fifo(at, exclude=lot)) < original.amount:
+        plan = self._plan(original.amount, at, first=lot)
+        if plan is None:
             return False
         tx = self._cancellation(original, at)
-        self._draw(tx, original.amount, at, first=lot)
+        self._draw(tx, plan)
         self.ms.balance -= original.amount
         self.ms.lifetime -= original.amount
         return True

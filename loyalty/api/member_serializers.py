@@ -1,7 +1,7 @@
 """Serializers of the members, member OAuth and member groups API (SPEC §2.2, §3.2, §3.3).
 
 Input serializers check shapes and types only; the member rules (formats of email and msisdn, password
-length, uniqueness) live in `loyalty.members`, which the admin uses too. Names are globally unique.
+length, uniqueness) live in `loyalty.services.members`, which the admin uses too. Names are globally unique.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from kit.api.params import (
 )
 from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
-from loyalty.members import GROUP_MEMBERS_PER_CALL
 from loyalty.models import Member, MemberGroup
-from loyalty.oauth import IssuedPair
+from loyalty.services.groups import GROUP_MEMBERS_PER_CALL
+from loyalty.services.oauth import IssuedPair
 
 # --- Fields ---------------------------------------------------------------------------------------
 

@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from kit.api.params import parse_body, parse_query
 from kit.api.schema import BannedResponseSerializer, ErrorResponseSerializer
 from kit.pagination import paginate
-from loyalty import members, oauth, selectors
+from loyalty import selectors
 from loyalty.api import member_serializers as s
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
+from loyalty.services import groups, members, oauth
 
 _GROUPS = "BL:Api:MembersGroups:"
 
@@ -205,7 +206,7 @@ class MembersGroupListView(LoyaltyAPIView):
     )
     def post(self, request, lc):
         attrs = _group_attrs(request, s.MembersGroupCreateInputSerializer, s.MembersGroupCreateWrappedInputSerializer)
-        group = members.group_create(club=request.club, **attrs)
+        group = groups.group_create(club=request.club, **attrs)
         return Response({"members_group": s.group_to_json(group)})
 
 
@@ -226,12 +227,12 @@ class MembersGroupDetailView(LoyaltyAPIView):
     def put(self, request, lc, group_id):
         group = selectors.group_get(club=request.club, group_id=group_id)
         attrs = _group_attrs(request, s.MembersGroupUpdateInputSerializer, s.MembersGroupUpdateWrappedInputSerializer)
-        group = members.group_update(group=group, **attrs)
+        group = groups.group_update(group=group, **attrs)
         return Response({"members_group": s.group_to_json(group)})
 
     @extend_schema(responses=EmptyResponseSerializer, summary="Delete a member group (its members stay)")
     def delete(self, request, lc, group_id):
-        members.group_delete(group=selectors.group_get(club=request.club, group_id=group_id))
+        groups.group_delete(group=selectors.group_get(club=request.club, group_id=group_id))
         return Response({})
 
 
@@ -258,7 +259,7 @@ class MembersGroupMembersView(LoyaltyAPIView):
     def post(self, request, lc, group_id):
         group = selectors.group_get(club=request.club, group_id=group_id)
         body = parse_body(s.MembersGroupMemberIdsInputSerializer, request.data)
-        change = members.group_members_add(group=group, member_ids=body["member_ids"])
+        change = groups.group_members_add(group=group, member_ids=body["member_ids"])
         return Response({"not_found": change.not_found})
 
     @extend_schema(
@@ -269,7 +270,7 @@ class MembersGroupMembersView(LoyaltyAPIView):
     def delete(self, request, lc, group_id):
         group = selectors.group_get(club=request.club, group_id=group_id)
         body = parse_body(s.MembersGroupMemberIdsInputSerializer, request.data)
-        change = members.group_members_remove(group=group, member_ids=body["member_ids"])
+        change = groups.group_members_remove(group=group, member_ids=body["member_ids"])
         return Response({"not_found": change.not_found})
 
 
@@ -281,5 +282,5 @@ class MemberGroupsView(LoyaltyAPIView):
 
     @extend_schema(responses=s.MemberGroupsResponseSerializer, summary="List the groups a member belongs to")
     def get(self, request, lc, member_id):
-        groups = selectors.member_groups(member=request.member)
-        return Response({"members_groups": [s.group_to_json(g) for g in groups]})
+        found = selectors.member_groups(member=request.member)
+        return Response({"members_groups": [s.group_to_json(g) for g in found]})

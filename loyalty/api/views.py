@@ -11,11 +11,11 @@ from rest_framework.response import Response
 from kit.api.params import parse_body, parse_query
 from kit.errors import BusinessRuleError, ResourceNotFound
 from kit.pagination import paginate_list
-from loyalty import services
 from loyalty.api import serializers as s
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.models import ClientToken
 from loyalty.permits import PERMITS, POLICIES, expand
+from loyalty.services import clubs, tokens
 
 
 class LoyaltyClubView(LoyaltyAPIView):
@@ -33,7 +33,7 @@ class LoyaltyClubView(LoyaltyAPIView):
     )
     def put(self, request, lc):
         data = parse_body(s.LoyaltyClubUpdateInputSerializer, request.data)
-        club = services.club_update(club=request.club, **data["loyalty_club"])
+        club = clubs.club_update(club=request.club, **data["loyalty_club"])
         return Response({"loyalty_club": s.club_to_json(club)})
 
 
@@ -106,7 +106,7 @@ class ClientTokenListView(LoyaltyAPIView):
     def post(self, request):
         attrs = parse_body(s.ClientTokenCreateInputSerializer, request.data)["token"]
         _check_within_caller(request.auth, attrs)
-        issued = services.client_token_issue(**attrs)
+        issued = tokens.client_token_issue(**attrs)
         return Response({"token": s.client_token_to_json(issued.token, secret=issued.secret)}, status=201)
 
 
@@ -132,12 +132,12 @@ class ClientTokenDetailView(LoyaltyAPIView):
         token = _token_get(request.auth, token_id)
         attrs = parse_body(s.ClientTokenUpdateInputSerializer, request.data)["token"]
         _check_within_caller(request.auth, attrs, current=token)
-        token = services.client_token_update(token=token, **attrs)
+        token = tokens.client_token_update(token=token, **attrs)
         return Response({"token": s.client_token_to_json(token)})
 
     @extend_schema(responses=s.ClientTokenResponseSerializer, summary="Revoke an API client token")
     def delete(self, request, token_id):
-        token = services.client_token_revoke(token=_token_get(request.auth, token_id))
+        token = tokens.client_token_revoke(token=_token_get(request.auth, token_id))
         return Response({"token": s.client_token_to_json(token)})
 
 

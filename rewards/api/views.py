@@ -14,7 +14,7 @@ from kit.pagination import paginate
 from loyalty.api.base import LoyaltyAPIView
 from rewards import selectors, services
 from rewards.api import serializers as s
-from rewards.levels import regular_levels
+from rewards.levels_program import parse_levels_program
 from rewards.models import Reward
 from rewards.presenters import (
     achievement_to_json,
@@ -75,7 +75,7 @@ class ProgramInfoView(RewardsAPIView):
     def put(self, request, lc):
         data = parse_body(s.RewardsProgramInfoUpdateInputSerializer, request.data)
         if data.get("levels_program") is not None:
-            data["levels_program"] = s.parse_levels_program(data["levels_program"])
+            data["levels_program"] = parse_levels_program(data["levels_program"])
         config = services.program_config_update(club=request.club, **data)
         return Response(program_info_to_json(config, selectors.achievements_list(club=request.club)))
 
@@ -298,21 +298,6 @@ class RewardUseView(RewardsAPIView):
 # --- Rewards shop (management) -------------------------------------------------------------------------
 
 
-def _check_level(attrs: dict, club) -> None:
-    level = attrs.get("required_member_level")
-    if not level:
-        return
-    names = [lvl["name"] for lvl in regular_levels(services.program_config_get(club=club).levels_program)]
-    if level not in names:
-        leaf = {
-            "value": level,
-            "error": "inclusion",
-            "options": {"in": names},
-            "message": "must be one of: " + ", ".join(names),
-        }
-        raise InvalidParameters({"reward": {"required_member_level": [leaf]}})
-
-
 def _reward_attrs(attrs: dict) -> dict:
     if "files" in attrs:
         attrs["files"] = [dict(f) for f in attrs["files"]]
@@ -346,7 +331,6 @@ class RewardAdminListView(RewardsAPIView):
         attrs = parse_wrapped(
             s.RewardsRewardAttributesInputSerializer, request.data, key="reward", context={"club": request.club}
         )
-        _check_level(attrs, request.club)
         reward = services.reward_create(club=request.club, **_reward_attrs(attrs))
         return Response({"reward": reward_admin_to_json(reward)}, status=201)
 
@@ -372,7 +356,6 @@ class RewardAdminDetailView(RewardsAPIView):
             partial=True,
             context={"club": request.club},
         )
-        _check_level(attrs, request.club)
         reward = services.reward_update(reward=reward, **_reward_attrs(attrs))
         return Response({"reward": reward_admin_to_json(reward)})
 

@@ -16,7 +16,14 @@ from rewards.services.program import (
     program_config_get,
     program_config_update,
 )
-from rewards.services.shop import reward_create, reward_delete, reward_purchase, reward_update, reward_use
+from rewards.services.shop import (
+    reward_create,
+    reward_delete,
+    reward_level_check,
+    reward_purchase,
+    reward_update,
+    reward_use,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -34,6 +41,7 @@ __all__ = [
     "program_config_update",
     "reward_create",
     "reward_delete",
+    "reward_level_check",
     "reward_purchase",
     "reward_update",
     "reward_use",

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
-from kit.db.arrays import pg_array, update_from_values
 from loyalty.models import LoyaltyClub
-from rewards import events
-from rewards.models import Allocation, Lot, Membership, Transaction
+from rewards import events, sql
+from rewards.models import Lot, Membership
 
 DEFAULT_BATCH_SIZE = 500  # lots per transaction: keeps each batch well under a second
 
@@ -88,7 +87,7 @@ def points_expire_due(
 
 
 def _expire_batch(*, lot_ids: list[int], membership_ids: list[int], as_of: datetime) -> ExpirationResult:
-    skip_locked = connection.features.has_select_for_update_skip_locked
+    skip_locked = sql.skip_locked_supported()
     result, skipped = _in_transaction(lot_ids=lot_ids, membership_ids=membership_ids, as_of=as_of, skip=skip_locked)
     if skipped:
         # Locked by a purchase or another run right now: wait for them (short transactions) and re-check.
@@ -148,16 +147,8 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
     ]
     # the source transaction's `expired_at`, set by its first expiration only
     markers = [(e[2], e[4]) for e, row in zip(expiring, rows, strict=True) if row[7] is None]
-    if connection.vendor == "postgresql":
-        tx_of_lot = _write_expirations_postgresql(expiring)
-    else:
-        tx_of_lot = _write_expirations_portable(expiring)
-    update_from_values(
-        table=Transaction._meta.db_table,
-        assignment="expired_at = v.column2",
-        rows=markers,
-        types=("bigint", "timestamptz"),
-    )
+    tx_of_lot = sql.expirations_write(expiring)
+    sql.transactions_expired_at_set(markers)
     expired_by_member: dict[int, list[tuple[int, int]]] = defaultdict(list)  # membership → [(tx id, points)]
     for lot_id, membership_id, _, points, _, _ in expiring:
         expired_by_member[membership_id].append((tx_of_lot[lot_id], points))
@@ -174,12 +165,7 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
                 {"points": points, "transaction_ids": [tx_id for tx_id, _ in expired], "balance": membership.balance},
             )
         )
-    update_from_values(
-        table=Membership._meta.db_table,
-        assignment="balance = {table}.balance - v.column2",
-        rows=debits,
-        types=("bigint", "integer"),
-    )
+    sql.memberships_balance_subtract(debits)
     events.emit_many(type="points.expired", events=emitted)
     return ExpirationResult(lots=len(expiring), points=sum(row[3] for row in expiring))
 
@@ -187,53 +173,3 @@ def expire_locked(*, memberships: list[Membership], lot_ids: list[int], as_of: d
 def _expiration_date(expires_at: datetime, refunded_at: datetime | None) -> datetime:
     """An expiration is dated at the lot's `expires_at`, or at the refund that brought points back later."""
     return refunded_at if refunded_at is not None and refunded_at > expires_at else expires_at
-
-
-def _write_expirations_portable(expiring: list[tuple]) -> dict[int, int]:
-    """The ORM path (SQLite, development): expiration transactions, their allocations, the lots emptied.
-    Returns {lot id: expiration transaction id}."""
-    expirations = [
-        Transaction(
-            membership_id=membership_id,
-            type=Transaction.EXPIRATION,
-            date=date,
-            amount=-points,
-            details={"expired_transaction_id": source_id},
-            expired_lot_id=lot_id,
-            expiry_round=expiry_round,
-        )
-        for lot_id, membership_id, source_id, points, date, expiry_round in expiring
-    ]
-    Transaction.objects.bulk_create(expirations)
-    Allocation.objects.bulk_create(
-        [Allocation(transaction_id=tx.pk, lot_id=tx.expired_lot_id, points=-tx.amount) for tx in expirations]
-    )
-    Lot.objects.filter(pk__in=[row[0] for row in expiring]).update(remaining=0, expiry_round=F("expiry_round") + 1)
-    return {tx.expired_lot_id: tx.pk for tx in expirations}
-
-
-def _write_expirations_postgresql(expiring: list[tuple]) -> dict[int, int]:
-    """The same writes in two statements whatever the batch size: the expirations and their allocations in
-    one INSERT … SELECT FROM unnest(arrays) with a data-modifying CTE, then the lots. Building a model
-    instance and a parameter per column per row (`bulk_create`) cost the batch more than the database did."""
-    tx, allocation, lot = (connection.ops.quote_name(model._meta.db_table) for model in (Transaction, Allocation, Lot))
-    columns = list(zip(*expiring, strict=True))  # lot, membership, source, points, date, round
-    lot_ids = pg_array(columns[0])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::integer[], "
-            "%s::timestamptz[], %s::smallint[]) AS v(lot_id, membership_id, source_id, points, date, round)), "
-            f"expiration AS (INSERT INTO {tx} (membership_id, type, date, amount, details, expired_lot_id, "
-            "expiry_round) SELECT membership_id, %s, date, -points, "
-            "jsonb_build_object('expired_transaction_id', source_id), lot_id, round FROM v "
-            "RETURNING id, expired_lot_id, amount) "
-            f"INSERT INTO {allocation} (transaction_id, lot_id, points) "
-            "SELECT id, expired_lot_id, -amount FROM expiration RETURNING lot_id, transaction_id",
-            [lot_ids, *(pg_array(column) for column in columns[1:]), Transaction.EXPIRATION],
-        )
-        tx_of_lot = dict(cursor.fetchall())
-        cursor.execute(
-            f"UPDATE {lot} SET remaining = 0, expiry_round = expiry_round + 1 WHERE id = ANY(%s::bigint[])",
-            [lot_ids],
-        )
-    return tx_of_lot

@@ -19,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
 from kit.formats import format_datetime
 from loyalty.models import LoyaltyClub
-from rewards import events
-from rewards.models import ExpiryWarning, Lot, Membership
+from rewards import events, sql
+from rewards.models import Lot, Membership
 from webhooks.services import event_subscribed_club_ids
 
 EVENT = "points.expiring"
@@ -95,7 +95,7 @@ def _warn_batch(*, club: LoyaltyClub, membership_ids: list[int], now: datetime, 
     if not expiring:
         return 0
     with transaction.atomic():
-        moved = _guard_advance(membership_ids=sorted(expiring), today=today)
+        moved = sql.expiry_warnings_advance(membership_ids=sorted(expiring), today=today)
         if not moved:
             return 0
         memberships = Membership.objects.filter(pk__in=moved).values_list("pk", "member_id", "balance")
@@ -116,22 +116,3 @@ def _warn_batch(*, club: LoyaltyClub, membership_ids: list[int], now: datetime, 
             ],
         )
     return len(moved)
-
-
-def _guard_advance(*, membership_ids: list[int], today: date) -> list[int]:
-    """Set `warned_on = today` where it is older or missing; returns the membership ids whose row moved.
-    One `INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING` (PostgreSQL and SQLite alike), in id order."""
-    table = ExpiryWarning._meta.db_table
-    values = ", ".join(["(%s, %s)"] * len(membership_ids))
-    params: list = []
-    for membership_id in membership_ids:
-        params += [membership_id, connection.ops.adapt_datefield_value(today)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (membership_id, warned_on) VALUES {values} "
-            f"ON CONFLICT (membership_id) DO UPDATE SET warned_on = excluded.warned_on "
-            f"WHERE {table}.warned_on < excluded.warned_on "
-            "RETURNING membership_id",
-            params,
-        )
-        return [row[0] for row in cursor.fetchall()]

@@ -14,16 +14,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kit.db.arrays import update_from_values
 from kit.errors import DomainError, NotParticipating
-from kit.periods import period_start
 from kit.prepared import PreparedLookup
 from loyalty.models import Member
 from loyalty.selectors import member_ensure_not_banned
-from rewards import events
+from rewards import events, rules, sql
 from rewards.exceptions import (
-    AchievementFrequencyLimitExceeded,
-    AchievementLimitExceeded,
     AchievementNotFound,
     NotEnoughPoints,
     TransactionCannotBeCancelled,
@@ -139,21 +135,17 @@ def credit(
     return tx
 
 
-def _fifo_candidates(*, membership: Membership, now: datetime, exclude_lot_id: int | None, need: int):
-    """(lot id, remaining) of spendable lots in FIFO order — soonest-expiring first, then oldest, lots that
-    never expire last — just enough of them to cover `need`. Lots whose `expires_at` has passed are not
-    spendable even before the expiration job has run."""
+def _fifo_candidates(*, membership: Membership, now: datetime, exclude_lot_id: int | None):
+    """(lot id, remaining) of the spendable lots (`rules.lot_spendable`) in FIFO order (`rules.fifo_key`),
+    read a page at a time, each page larger, for as long as the caller keeps asking (`rules.fifo_plan`
+    stops at the lot that covers the debit)."""
     lookup = _fifo_page if exclude_lot_id is None else _fifo_page_excluding
     chunk, start = 20, 0
-    while need > 0:
+    while True:
         rows = lookup.rows(membership_id=membership.pk, now=now, lot_id=exclude_lot_id, limit=chunk, offset=start)
-        if not rows:
+        yield from rows
+        if len(rows) < chunk:
             return
-        for lot_id, remaining in rows:
-            yield lot_id, remaining
-            need -= remaining
-            if need <= 0:
-                return
         start += chunk
         chunk *= 4
 
@@ -168,21 +160,16 @@ def draw(
     first_lot: Lot | None = None,
 ) -> list[tuple[int, int]]:
     """Allocate `points` to the debit `tx`: from `first_lot`'s unspent points first (a cancelled lot), then
-    FIFO. Raises `error` when the spendable lots cannot cover it (the caller's transaction rolls back).
-    Locks the chosen lots by pk. Returns [(lot id, points)]."""
-    plan: list[tuple[int, int]] = []
-    need = points
-    if first_lot is not None and first_lot.remaining > 0:
-        take = min(first_lot.remaining, need)
-        plan.append((first_lot.pk, take))
-        need -= take
-    if need > 0:
-        exclude = first_lot.pk if first_lot is not None else None
-        for lot_id, remaining in _fifo_candidates(membership=membership, now=now, exclude_lot_id=exclude, need=need):
-            take = min(remaining, need)
-            plan.append((lot_id, take))
-            need -= take
-    if need > 0:
+    FIFO, as `rules.fifo_plan` decides. Raises `error` when the spendable lots cannot cover it (the caller's
+    transaction rolls back). Locks the chosen lots by pk. Returns [(lot id, points)]."""
+    plan = rules.fifo_plan(
+        points,
+        _fifo_candidates(
+            membership=membership, now=now, exclude_lot_id=first_lot.pk if first_lot is not None else None
+        ),
+        first=(first_lot.pk, first_lot.remaining) if first_lot is not None else None,
+    )
+    if plan is None:
         raise error()
     locked = dict(
         Lot.objects.select_for_update()
@@ -191,12 +178,7 @@ def draw(
         .values_list("id", "remaining")
     )
     Allocation.objects.bulk_create([Allocation(transaction=tx, lot_id=lot_id, points=take) for lot_id, take in plan])
-    update_from_values(
-        table=Lot._meta.db_table,
-        assignment="remaining = v.column2",
-        rows=[(lot_id, locked[lot_id] - take) for lot_id, take in plan],
-        types=("bigint", "integer"),
-    )
+    sql.lots_remaining_set([(lot_id, locked[lot_id] - take) for lot_id, take in plan])
     return plan
 
 
@@ -248,12 +230,16 @@ def achievement_report(*, member: Member, type: str) -> Transaction:
     membership = membership_lock(member=member)
     now = timezone.now()
     earned = Transaction.objects.filter(membership=membership, achievement_type=type, cancelled_at__isnull=True)
-    if rule.limit is not None and earned.count() >= rule.limit:
-        raise AchievementLimitExceeded()
-    if rule.frequency_timespan:
-        start = period_start(rule.frequency_timespan, now=now, tz=member.club.tzinfo)
-        if earned.filter(date__gte=start).count() >= rule.frequency_limit:
-            raise AchievementFrequencyLimitExceeded()
+    refusal = rules.achievement_refusal(
+        limit=rule.limit,
+        frequency_timespan=rule.frequency_timespan,
+        frequency_limit=rule.frequency_limit,
+        earned_since=lambda start: (earned if start is None else earned.filter(date__gte=start)).count(),
+        now=now,
+        tz=member.club.tzinfo,
+    )
+    if refusal is not None:
+        raise refusal()
     return credit(
         membership=membership,
         type=T.ACHIEVEMENT,

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from kit.errors import InvalidParameters
 from loyalty.models import LoyaltyClub, Member
 from loyalty.selectors import member_ensure_not_banned
 from rewards import events
@@ -20,7 +21,7 @@ from rewards.exceptions import (
     NotInUsableTimeframes,
     UserLimitExceeded,
 )
-from rewards.levels import level_reached
+from rewards.levels import level_reached, regular_levels
 from rewards.models import Reward, RewardPurchase, Transaction
 from rewards.presenters import usage_to_json
 from rewards.services.ledger import debit, membership_lock
@@ -29,14 +30,35 @@ from rewards.services.program import program_config_get
 # --- Management --------------------------------------------------------------------------------------
 
 
+def reward_level_check(*, club_id: int, required_member_level: str | None) -> None:
+    """A reward's required level must be a level of the club's regular program: 422 on
+    `reward.required_member_level` otherwise (no level, or none required, is always fine). Reads only."""
+    if not required_member_level:
+        return
+    names = [level["name"] for level in regular_levels(program_config_get(club_id=club_id).levels_program)]
+    if required_member_level not in names:
+        leaf = {
+            "value": required_member_level,
+            "error": "inclusion",
+            "options": {"in": names},
+            "message": "must be one of: " + ", ".join(names),
+        }
+        raise InvalidParameters({"reward": {"required_member_level": [leaf]}})
+
+
 @transaction.atomic
 def reward_create(*, club: LoyaltyClub, **fields) -> Reward:
+    """A new reward (a new row, locks nothing); its required level must exist (`reward_level_check`)."""
+    reward_level_check(club_id=club.pk, required_member_level=fields.get("required_member_level"))
     return Reward.objects.create(club=club, **fields)
 
 
 @transaction.atomic
 def reward_update(*, reward: Reward, **fields) -> Reward:
-    """Partial update. Lowering `stock` below what was sold simply leaves none (remaining_stock 0)."""
+    """Partial update. Lowering `stock` below what was sold simply leaves none (remaining_stock 0).
+    A new required level must exist (`reward_level_check`)."""
+    if "required_member_level" in fields:
+        reward_level_check(club_id=reward.club_id, required_member_level=fields["required_member_level"])
     for key, value in fields.items():
         setattr(reward, key, value)
     reward.save(update_fields=[*fields, "updated_at"])

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from backoffice import admin as backoffice_admin
 from backoffice.seed import demo_seed
-from loyalty.members import group_create, group_members_add
+from loyalty.services.groups import group_create, group_members_add
 from offers import services as offers_services
 from offers.models import OfferGrant, OfferStatus, OfferType, OfferUsage
 from rewards import services as rewards_services

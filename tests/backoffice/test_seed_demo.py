@@ -16,9 +16,9 @@ from django.db.models import Count, F, Q
 from backoffice.seed import DEMO_SLUG, SeedReport, _write_chunk, demo_seed
 from backoffice.seed.simulate import ChunkRows, Ledger, MemberRow, MembershipRow, RewardSim, World
 from backoffice.seed.writer import BulkWriter
-from loyalty.members import member_attributes_normalize
 from loyalty.models import ClientToken, LoyaltyClub, Member
-from loyalty.services import client_token_issue
+from loyalty.normalizers import member_attributes_normalize
+from loyalty.services.tokens import client_token_issue
 from offers.models import Offer, OfferGrant, OfferMemberState, OfferStatus, OfferType, OfferUsage, Scope
 from rewards import services as rewards_services
 from rewards.models import Lot, Membership, Reward, RewardPurchase, Transaction

@@ -14,9 +14,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.members import group_create, group_members_add, member_set_password
-from loyalty.oauth import oauth_tokens_issue
-from loyalty.services import client_token_issue
+from loyalty.services.groups import group_create, group_members_add
+from loyalty.services.members import member_set_password
+from loyalty.services.oauth import oauth_tokens_issue
+from loyalty.services.tokens import client_token_issue
 from offers import services as offers
 from offers.models import OfferType, Scope
 from rewards import services as rewards

@@ -7,8 +7,8 @@ import logging
 
 from kombu.exceptions import OperationalError
 
-from loyalty.members import member_create
 from loyalty.models import Member
+from loyalty.services.members import member_create
 
 
 def test_a_member_is_created_even_when_the_welcome_task_cannot_be_queued(

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from kit.models import JobRun
-from loyalty.members import member_create
+from loyalty.services.members import member_create
 from offers.models import OfferGrant, OfferType
 from rewards import selectors
 from rewards.models import Lot, Membership, Transaction

@@ -6,9 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from loyalty import services
 from loyalty.api import auth_cache
 from loyalty.models import ClientToken, LoyaltyClub
+from loyalty.services import clubs, tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_a_second_request_reads_neither_the_token_nor_the_club(api, club):
 
 def test_a_revoked_token_is_refused_by_the_next_request(api, club):
     assert api.get(f"/v3/{club.slug}").status_code == 200
-    services.client_token_revoke(token=ClientToken.objects.get())
+    tokens.client_token_revoke(token=ClientToken.objects.get())
     response = api.get(f"/v3/{club.slug}")
     assert response.status_code == 401
     assert response.json() == {"error": "Invalid client token"}
@@ -47,7 +47,7 @@ def test_a_revoked_token_is_refused_by_the_next_request(api, club):
 
 def test_a_club_update_applies_to_the_next_request(member_api, club):
     assert member_api.get(f"/v3/{club.slug}/members/me/offers").status_code == 200
-    services.club_update(club=LoyaltyClub.objects.get(pk=club.pk), offers_enabled=False)
+    clubs.club_update(club=LoyaltyClub.objects.get(pk=club.pk), offers_enabled=False)
     assert member_api.get(f"/v3/{club.slug}/members/me/offers").status_code == 402
 
 

@@ -182,17 +182,17 @@ def test_a_4xx_first_response_is_stored_and_replayed(admin_api):
 
 
 def test_a_5xx_releases_the_key_so_that_a_retry_runs(admin_api, monkeypatch):
-    from loyalty import services
+    from loyalty.services import tokens
 
-    real_issue = services.client_token_issue
+    real_issue = tokens.client_token_issue
 
     def broken(**kwargs):
         raise RuntimeError("database fell over")
 
-    monkeypatch.setattr(services, "client_token_issue", broken)
+    monkeypatch.setattr(tokens, "client_token_issue", broken)
     assert _post_token(admin_api, "flaky").status_code == 500
     assert not IdempotencyKey.objects.filter(key="flaky").exists()
-    monkeypatch.setattr(services, "client_token_issue", real_issue)
+    monkeypatch.setattr(tokens, "client_token_issue", real_issue)
     before = ClientToken.objects.count()
 
     retry = _post_token(admin_api, "flaky")
@@ -278,7 +278,7 @@ def test_the_purge_task_deletes_expired_keys_only(admin_api):
 
 
 def test_the_purge_works_in_batches(db):
-    from loyalty.services import client_token_issue
+    from loyalty.services.tokens import client_token_issue
 
     token = client_token_issue(name="t").token
     past = timezone.now() - timedelta(days=2)

@@ -3,9 +3,9 @@
 import pytest
 
 from kit.messages import message_for
-from loyalty import members
 from loyalty.models import Member, MemberGroup, MemberGroupMembership
 from loyalty.selectors import member_in_group
+from loyalty.services import groups as group_services
 from tests.conftest import make_client
 from tests.factories import MemberFactory, MemberGroupFactory
 
@@ -296,7 +296,7 @@ def test_the_groups_of_an_unknown_member_or_of_another_clubs_member_answer_404(a
 
 def test_member_in_group_answers_membership(club, member, group):
     assert not member_in_group(member_id=member.id, group_id=group.id)
-    members.group_members_add(group=group, member_ids=[member.id])
+    group_services.group_members_add(group=group, member_ids=[member.id])
     assert member_in_group(member_id=member.id, group_id=group.id)
 
 

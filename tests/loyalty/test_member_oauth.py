@@ -9,9 +9,9 @@ import time_machine
 from django.db import connection
 
 from kit.messages import message_for
-from loyalty import members, oauth
 from loyalty.models import MemberOAuthToken
 from loyalty.secrets import digest
+from loyalty.services import members, oauth
 from tests.conftest import make_client
 from tests.factories import LoyaltyClubFactory, MemberFactory
 
@@ -308,7 +308,7 @@ def test_a_refresh_token_of_another_club_answers_462_there_and_keeps_working_at_
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_refreshes_with_one_token_never_both_succeed(monkeypatch):
-    from loyalty.services import client_token_issue
+    from loyalty.services.tokens import client_token_issue
 
     club = LoyaltyClubFactory(slug="infinity-mall")
     secret = client_token_issue(name="app", policies=["FullAccess"], loyalty_club_ids=[club.id]).secret

@@ -6,9 +6,10 @@ import pytest
 from django.contrib.auth.hashers import check_password
 from django.utils import timezone
 
-from loyalty import members
 from loyalty.models import Member, MemberGroup, MemberGroupMembership, MemberOAuthToken
-from loyalty.oauth import oauth_tokens_issue
+from loyalty.services import groups as group_services
+from loyalty.services import members
+from loyalty.services.oauth import oauth_tokens_issue
 from loyalty.signals import member_created
 from tests.factories import MemberFactory, MemberGroupFactory
 
@@ -162,7 +163,7 @@ def test_the_sign_out_action_revokes_the_members_tokens(admin_client, member):
 
 def test_deleting_a_member_in_the_admin_erases_it(admin_client, club, member):
     group = MemberGroupFactory(club=club)
-    members.group_members_add(group=group, member_ids=[member.pk])
+    group_services.group_members_add(group=group, member_ids=[member.pk])
 
     response = admin_client.post(f"{MEMBERS}{member.pk}/delete/", {"post": "yes"})
 
@@ -177,7 +178,7 @@ def test_deleting_a_member_in_the_admin_erases_it(admin_client, club, member):
 def test_the_group_list_shows_member_counts_from_one_query(admin_client, club, django_assert_max_num_queries):
     groups = [MemberGroupFactory(club=club, name=f"G{i}") for i in range(5)]
     for i, group in enumerate(groups):
-        members.group_members_add(group=group, member_ids=[MemberFactory(club=club).pk for _ in range(i)])
+        group_services.group_members_add(group=group, member_ids=[MemberFactory(club=club).pk for _ in range(i)])
 
     with django_assert_max_num_queries(12):
         response = admin_client.get(GROUPS)
@@ -204,7 +205,7 @@ def test_adding_a_group_with_members_in_the_admin_reports_unknown_ids(admin_clie
 
 def test_removing_members_from_a_group_in_the_admin(admin_client, club, member):
     group = MemberGroupFactory(club=club, name="VIP")
-    members.group_members_add(group=group, member_ids=[member.pk])
+    group_services.group_members_add(group=group, member_ids=[member.pk])
 
     response = admin_client.post(
         f"{GROUPS}{group.pk}/change/",

@@ -10,14 +10,15 @@ from django.db import connection
 
 from kit.formats import format_datetime
 from kit.messages import message_for
-from loyalty import members
 from loyalty.models import Member, MemberGroupMembership, MemberOAuthToken
-from loyalty.oauth import oauth_tokens_issue
 from loyalty.selectors import member_access_token_find
-from loyalty.services import client_token_issue
+from loyalty.services import members
+from loyalty.services.oauth import oauth_tokens_issue
+from loyalty.services.tokens import client_token_issue
 from loyalty.signals import member_created
 from tests.conftest import make_client
 from tests.factories import LoyaltyClubFactory, MemberFactory, MemberGroupFactory
+from webhooks import services as webhooks_services
 
 MEMBERS = "/v3/infinity-mall/members"
 NOW = datetime(2025, 3, 13, 17, 32, tzinfo=UTC)
@@ -308,7 +309,7 @@ def test_creating_a_member_sends_member_created_and_emits_the_member_created_eve
         received.append(member.id)
 
     member_created.connect(receiver)
-    monkeypatch.setattr(members, "event_emit", lambda **kwargs: emitted.append(kwargs))
+    monkeypatch.setattr(webhooks_services, "event_emit", lambda **kwargs: emitted.append(kwargs))
     try:
         response = api.post(MEMBERS, {"member": {"properties": {"email": "a@example.com"}}}, format="json")
     finally:

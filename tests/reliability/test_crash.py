@@ -23,8 +23,8 @@ import requests
 from django.db import connection
 
 from bench.harness import Gunicorn, bench_env
-from loyalty.oauth import oauth_tokens_issue
-from loyalty.services import client_token_issue
+from loyalty.services.oauth import oauth_tokens_issue
+from loyalty.services.tokens import client_token_issue
 from offers.models import Offer, OfferMemberState, OfferUsage
 from rewards import services as rewards
 from rewards.models import Membership, Reward, RewardPurchase, Transaction

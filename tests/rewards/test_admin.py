@@ -5,6 +5,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from kit.errors import InvalidParameters
 from rewards import services
 from rewards.models import Achievement, Membership, ProgramConfig, Reward, Transaction
 from tests.rewards.conftest import ledger
@@ -144,3 +145,49 @@ def test_rewards_with_stock_are_managed_in_the_admin_and_a_bought_one_is_archive
     staff.post(reverse("admin:rewards_reward_changelist"), {"action": "archive", ACTION_CHECKBOX_NAME: [reward.pk]})
     reward.refresh_from_db()
     assert reward.archived_at is not None and reward.remaining_stock == 2
+
+
+def test_the_admin_refuses_a_reward_whose_required_level_the_program_does_not_have(staff, club):
+    services.program_config_update(
+        club=club,
+        levels_program={
+            "type": "regular",
+            "levels": [{"name": "Silver", "points_threshold": 0}, {"name": "Gold", "points_threshold": 100}],
+        },
+    )
+    fields = {"club": club.pk, "name": "Lounge", "price": "10", "status": "published", "stock": "3", "files": "[]"}
+
+    refused = staff.post(reverse("admin:rewards_reward_add"), {**fields, "required_member_level": "Platinum"})
+
+    assert refused.status_code == 200
+    assert b"must be one of: Silver, Gold" in refused.content
+    assert not Reward.objects.exists()
+
+    accepted = staff.post(reverse("admin:rewards_reward_add"), {**fields, "required_member_level": "Gold"})
+
+    assert accepted.status_code == 302
+    reward = Reward.objects.get()
+    assert reward.required_member_level == "Gold"
+
+    renamed = staff.post(
+        reverse("admin:rewards_reward_change", args=[reward.pk]), {**fields, "required_member_level": "Bronze"}
+    )
+
+    assert renamed.status_code == 200
+    assert b"must be one of: Silver, Gold" in renamed.content
+    reward.refresh_from_db()
+    assert reward.required_member_level == "Gold"
+
+
+def test_the_reward_services_refuse_a_required_level_the_program_does_not_have(club):
+    with pytest.raises(InvalidParameters) as refused:
+        services.reward_create(club=club, name="Lounge", price=10, required_member_level="Gold")
+
+    assert refused.value.details == {
+        "reward": {
+            "required_member_level": [
+                {"value": "Gold", "error": "inclusion", "options": {"in": []}, "message": "must be one of: "}
+            ]
+        }
+    }
+    assert not Reward.objects.exists()

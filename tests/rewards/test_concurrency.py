@@ -13,7 +13,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from kit.errors import DomainError
-from loyalty.oauth import oauth_tokens_issue
+from loyalty.services.oauth import oauth_tokens_issue
 from rewards import selectors, services
 from rewards.models import Membership, RewardPurchase, Transaction
 from tests.concurrency import outcomes, run_in_parallel

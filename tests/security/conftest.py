@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from loyalty.models import Member, MemberGroupMembership, MemberOAuthToken
-from loyalty.oauth import oauth_tokens_issue
+from loyalty.services.oauth import oauth_tokens_issue
 from offers import services as offers
 from offers.models import Offer, OfferEvent, OfferGrant, OfferLike, OfferUsage
 from rewards import services as rewards

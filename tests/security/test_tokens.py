@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import ClientToken, MemberOAuthToken
-from loyalty.oauth import oauth_tokens_issue
 from loyalty.secrets import digest
+from loyalty.services.oauth import oauth_tokens_issue
 from tests.conftest import make_client
 from tests.security.conftest import footprint
 from tests.security.endpoints import api_operations

@@ -7,8 +7,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from loyalty.members_import import ImportFileInvalid, csv_rows, members_import
 from loyalty.models import LoyaltyClub
+from loyalty.services.imports import ImportFileInvalid, csv_rows, members_import
 
 
 class Command(BaseCommand):

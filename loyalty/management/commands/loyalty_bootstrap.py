@@ -5,7 +5,7 @@ import zoneinfo
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty.services import club_bootstrap
+from loyalty.services.clubs import club_bootstrap
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Helpers shared by the rewards management commands."""
+"""Arguments of the rewards management commands (`--club` is read by loyalty.management.arguments)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,6 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from loyalty.models import LoyaltyClub
-
-
-def club_from_slug(slug: str | None) -> LoyaltyClub | None:
-    if slug is None:
-        return None
-    club = LoyaltyClub.objects.filter(slug=slug).first()
-    if club is None:
-        raise CommandError(f"Loyalty club not found: {slug}")
-    return club
 
 
 def parse_as_of(value: str | None, club: LoyaltyClub | None) -> datetime:

@@ -6,7 +6,8 @@ import sys
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from rewards.management.commands._common import club_from_slug, parse_as_of
+from loyalty.management.arguments import club_from_slug
+from rewards.management.commands._common import parse_as_of
 from rewards.selectors import points_due_totals
 from rewards.services import DEFAULT_BATCH_SIZE, points_expire_due
 

@@ -1,6 +1,6 @@
 """Prove the ledger's invariants for every member, and the offers' counters (SPEC §9); exit 1 on a mismatch.
 
-A command is the composition point of the apps: rewards never imports offers, this command uses both.
+The back office is the composition point of the apps: rewards never imports offers, this command uses both.
 """
 
 import json
@@ -8,8 +8,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from loyalty.management.arguments import club_from_slug
 from offers.invariants import offers_reconcile
-from rewards.management.commands._common import club_from_slug
 from rewards.selectors import ledger_reconcile
 
 

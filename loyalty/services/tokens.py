@@ -1,4 +1,4 @@
-"""Writes for the core app: clubs and API client tokens. (Members, OAuth and groups: see members.py.)"""
+"""Writes for API client tokens: issue, update, revoke. The secret is shown once and stored as a digest."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty.models import ClientToken, LoyaltyClub
-from loyalty.permits import POLICIES
+from loyalty.models import ClientToken
 from loyalty.secrets import digest, new_secret
 
 
@@ -64,42 +63,3 @@ def client_token_revoke(*, token: ClientToken) -> ClientToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated_at"])
     return token
-
-
-@transaction.atomic
-def club_update(*, club: LoyaltyClub, **fields) -> LoyaltyClub:
-    """Partial update of the club's settings (slug is read-only)."""
-    for key, value in fields.items():
-        setattr(club, key, value)
-    club.save(update_fields=[*fields, "updated_at"])
-    return club
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    club: LoyaltyClub
-    created: bool
-    issued: IssuedToken
-
-
-@transaction.atomic
-def club_bootstrap(*, slug: str, name: str | None = None, timezone_name: str = "UTC") -> Bootstrap:
-    """Create the club if missing (offers and rewards on) and issue a new FullAccess token bound to it.
-    The rewards program's default configuration is created by the rewards app on first use."""
-    club, created = LoyaltyClub.objects.get_or_create(
-        slug=slug,
-        defaults={
-            "name": name or slug.replace("-", " ").title(),
-            "timezone": timezone_name,
-            "offers_enabled": True,
-            "rewards_enabled": True,
-        },
-    )
-    issued = client_token_issue(
-        name=f"{slug} bootstrap", policies=["FullAccess"], loyalty_club_ids=[club.id], product=None
-    )
-    return Bootstrap(club=club, created=created, issued=issued)
-
-
-def policy_names() -> list[str]:
-    return sorted(POLICIES)

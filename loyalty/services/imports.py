@@ -21,9 +21,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from loyalty import signals
-from loyalty.members import member_attributes_normalize
 from loyalty.models import LoyaltyClub, Member
-from webhooks.services import event_emit
+from loyalty.normalizers import member_attributes_normalize
 
 COLUMNS = ("email", "msisdn", "first_name", "last_name", "birthday", "language")
 BATCH_SIZE = 2000
@@ -91,7 +90,8 @@ def members_import(
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import rows into `club`. With `notify`, each created member goes through the same notifications as
-    an API creation (`member_created` → welcome offers, and the `member.created` webhook event)."""
+    an API creation: `member_created`, inside the batch's transaction (offers grants its welcome offers,
+    webhooks writes the `member.created` event)."""
     report = ImportReport()
     seen: dict[str, int] = {}  # identity key → first line, to report duplicates inside the file
     batch: list[tuple[int, dict[str, Any]]] = []
@@ -200,10 +200,4 @@ def _apply_batch(club, batch, report: ImportReport, notify: bool) -> list[int]:
             if member.pk is None:  # backends without RETURNING on bulk insert
                 member = Member.objects.get(club=club, email=member.email, msisdn=member.msisdn)
             signals.member_created.send(sender=Member, member=member)
-            event_emit(
-                club_id=club.id,
-                type="member.created",
-                data={"member_id": member.id, "loyalty_club_id": club.id},
-                member_id=member.id,
-            )
     return [len(created), len(to_update), unchanged]
