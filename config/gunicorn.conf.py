@@ -26,7 +26,30 @@ keepalive = 30  # gthread only: a sync worker closes the connection after each r
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
 max_requests_jitter = max_requests // 10
 timeout = 30
-graceful_timeout = 30
+# Rolling restarts (docs/operations.md): on SIGTERM a worker first drains for GUNICORN_DRAIN_SECONDS — it
+# keeps serving, but /readyz answers 503, so the load balancer's health check takes the node out while no
+# request is refused — then stops accepting and finishes the requests in flight. The drain should cover the
+# balancer's failing checks (interval × fall); graceful_timeout leaves the longest request 30 s after it.
+drain_seconds = float(os.environ.get("GUNICORN_DRAIN_SECONDS", 10))
+graceful_timeout = int(drain_seconds) + 30
+
+
+def on_starting(server):
+    """Metrics of several workers (docs/operations.md "Observability"): with PROMETHEUS_MULTIPROC_DIR set,
+    every worker writes its series to files there and a scrape of any worker adds them up. Files of the
+    previous run would be added too, so the folder is emptied before the first worker starts."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from kit.telemetry.metrics import multiprocess_dir_reset
+
+        multiprocess_dir_reset()
+
+
+def child_exit(server, worker):
+    # A replaced worker's counters stay in the sums (its files remain); only its live gauges go.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):
@@ -46,3 +69,55 @@ def post_worker_init(worker):
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+    # gunicorn's own answers (a malformed request line or header, a URI above limit_request_line) are HTML
+    # pages; it has no setting for their format, so its one writer of them is replaced in the worker.
+    from gunicorn import util
+
+    from kit.api.connection import server_error_write
+
+    util.write_error = server_error_write
+    _drain_on_sigterm(worker)
+
+
+def pre_request(worker, req):
+    """Lets the API ask for `Connection: close` (kit.api.connection)."""
+    from kit.api.connection import server_request_started
+
+    server_request_started(req)
+
+
+def post_request(worker, req, environ, resp):
+    from kit.api.connection import server_request_finished
+
+    server_request_finished()
+
+
+def _drain_on_sigterm(worker):
+    """Replace the worker's SIGTERM handler (gunicorn's: stop accepting now) with drain, then that."""
+    import contextlib
+    import signal
+    import threading
+
+    from config.health import start_draining
+
+    stop = signal.getsignal(signal.SIGTERM)
+
+    def stop_after_drain(sig, frame):
+        if getattr(worker, "draining", False):
+            return
+        worker.draining = True
+        start_draining()
+        worker.log.info("draining for %ss before the graceful stop", drain_seconds)
+
+        def stop_now():
+            stop(sig, None)
+            # Wake a sync worker that waits for a connection, so it sees at once that it must stop.
+            with contextlib.suppress(AttributeError, OSError):
+                os.write(worker.PIPE[1], b".")
+
+        timer = threading.Timer(drain_seconds, stop_now)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, stop_after_drain)

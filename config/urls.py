@@ -3,8 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from config import health
+from kit.telemetry.views import metrics_view
 from loyalty.api import urls as loyalty_urls
-from loyalty.api.views import LoyaltyClubView, health
+from loyalty.api.views import LoyaltyClubView
 from offers.api import urls as offers_urls
 from rewards.api import urls as rewards_urls
 from webhooks.api import urls as webhooks_urls
@@ -21,7 +23,10 @@ urlpatterns = [
         name="schema",
     ),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("healthz", health, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("v1/", include(loyalty_urls.v1_patterns)),
     path("v1/<slug:lc>/", include(rewards_urls.v1_patterns)),
     path("v3/<slug:lc>", LoyaltyClubView.as_view(), name="loyalty-club"),

@@ -8,9 +8,19 @@ class KitConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
         from kit import checks  # noqa: F401  (registers the database checks)
 
+        post_migrate.connect(_database_defaults, sender=self, dispatch_uid="kit.database_defaults")
+
         _psycopg_cache_long_queries()
+
+
+def _database_defaults(*, using: str = "default", **kwargs) -> None:
+    from kit.db.server_settings import apply_database_defaults
+
+    apply_database_defaults(using=using)
 
 
 def _psycopg_cache_long_queries() -> None:

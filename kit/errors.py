@@ -84,6 +84,20 @@ class BodyTooLarge(DomainError):
     status_code, code, message = 413, "body_too_large", "Request body is larger than 1 MiB"
 
 
+class ConcurrentlyDeleted(Exception):
+    """A row the request depends on was deleted by a concurrent request after the request had found it.
+
+    Not an answer: the API's base view runs the request again, and the second run finds the row gone and
+    answers what the contract says for that (404 `Member#12 not found`, 460 …). Raised where a service finds
+    the row gone under its lock; a foreign-key violation at commit means the same (kit.db.races)."""
+
+
+class LengthRequired(DomainError):
+    """A chunked body under a server that cannot hand it over (see kit.api.body)."""
+
+    status_code, code, message = 411, "length_required", "Content-Length required"
+
+
 class BusinessRuleError(DomainError):
     """A 422 business-rule refusal `{"error": "<message>"}`."""
 

@@ -4,10 +4,19 @@
 lease (a duplicate beat, a redelivered message, an overlapping slow run) the call records a `skipped`
 run and returns at once; otherwise it records the run, its duration and its result. The work itself must
 still be safe to repeat (database constraints are the last guard), the lease only avoids wasted effort.
+
+A run whose worker died (SIGKILL, a lost machine) leaves a `running` row and a lease nobody renews. The
+broker cannot be relied on to bring it back: RabbitMQ redelivers at once, while the lease still holds, so the
+redelivery is skipped; Redis waits for its visibility timeout (an hour). So every worker sweeps
+(`jobs_resume_lost`, every SCHEDULED_JOB_SWEEP_SECONDS, config/celery.py): a `running` run without a live
+lease is lost, is marked so by exactly one sweeper (a conditional UPDATE) and its job is enqueued again, the
+task and arguments taken from the job's periodic task (django-celery-beat's row of the same name). Lost work
+is thus picked up within SCHEDULED_JOB_LEASE_SECONDS + SCHEDULED_JOB_SWEEP_SECONDS of the last heartbeat.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -22,8 +31,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from kit.models import JobLock, JobRun
+from kit.telemetry import metrics
 
 logger = logging.getLogger("kit.jobs")
+
+LOST = "Lost: its worker stopped before the run finished"
 
 # (name, holder, lease_seconds) of the job running in this thread, for `job_heartbeat`.
 _current_lease: ContextVar[tuple[str, str, int] | None] = ContextVar("job_lease", default=None)
@@ -81,10 +93,11 @@ def job_run(*, name: str, func: Callable[[], dict[str, Any] | None], lease_secon
             result={"skipped": "another run holds the lease"},
         )
         logger.info("job %s skipped: lease held elsewhere", name)
+        metrics.job_observed(job=name, status=JobRun.SKIPPED, seconds=None)
         return {"skipped": "another run holds the lease"}
     # Holding the lease, no other run of this job is alive: a run still marked running lost its worker.
     JobRun.objects.filter(name=name, status=JobRun.RUNNING).update(
-        status=JobRun.FAILED, finished_at=timezone.now(), error="Lost: its worker stopped before the run finished"
+        status=JobRun.FAILED, finished_at=timezone.now(), error=LOST
     )
     run = JobRun.objects.create(name=name)
     started = time.monotonic()
@@ -109,6 +122,44 @@ def _finish(run: JobRun, started: float, status: str, result: dict | None, error
     run.result = result
     run.error = error[:5000]
     run.save(update_fields=["status", "finished_at", "duration_ms", "result", "error"])
+    metrics.job_observed(job=run.name, status=status, seconds=time.monotonic() - started)
+
+
+def jobs_resume_lost(*, now: datetime | None = None, send: Callable[..., Any] | None = None) -> list[str]:
+    """Mark every lost run (`running`, no live lease) failed and enqueue its job again; returns the job names.
+
+    A live run always holds a live lease: it takes the lease before it writes its row and renews it after
+    every batch. A run that outlives its lease without a heartbeat is taken for lost too, and its job runs
+    twice for a while, which the jobs' data guards make harmless."""
+    from django.db.models import Exists, OuterRef
+    from django_celery_beat.models import PeriodicTask
+
+    now = now or timezone.now()
+    live_lease = JobLock.objects.filter(name=OuterRef("name"), expires_at__gt=now)
+    lost = JobRun.objects.filter(status=JobRun.RUNNING).exclude(Exists(live_lease)).values_list("pk", "name")
+    resumed: list[str] = []
+    for pk, name in list(lost):
+        # Several workers sweep: the one whose UPDATE moves the row re-enqueues, the others see 0 rows.
+        claimed = JobRun.objects.filter(pk=pk, status=JobRun.RUNNING).update(
+            status=JobRun.FAILED, finished_at=now, error=LOST
+        )
+        if not claimed or name in resumed:
+            continue
+        periodic = PeriodicTask.objects.filter(name=name).first()
+        if periodic is None:
+            logger.warning("job %s lost its worker; no periodic task of that name to resume it with", name)
+            continue
+        if send is None:
+            from celery import current_app
+
+            send = current_app.send_task
+        options = {"queue": periodic.queue} if periodic.queue else {}
+        send(
+            periodic.task, args=json.loads(periodic.args or "[]"), kwargs=json.loads(periodic.kwargs or "{}"), **options
+        )
+        logger.warning("job %s lost its worker mid-run; enqueued %s again", name, periodic.task)
+        resumed.append(name)
+    return resumed
 
 
 def job_runs_latest() -> list[JobRun]:

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from kit.db.races import lock_for_delete
 from kit.errors import InvalidParameters
 from kit.messages import message_for
 from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
@@ -449,7 +450,8 @@ def collection_update(*, collection: Collection, attrs: dict[str, Any]) -> Colle
 
 @transaction.atomic
 def collection_delete(*, collection: Collection) -> None:
-    """Delete the collection; its offers stay (they only leave it)."""
+    """Delete the collection; its offers stay (they only leave it). Locks it, then its links (kit.db.races)."""
+    lock_for_delete(Collection, collection.pk)
     Collection.objects.filter(pk=collection.pk).delete()
 
 

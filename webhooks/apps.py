@@ -7,8 +7,10 @@ class WebhooksConfig(AppConfig):
 
     def ready(self):
         # Loyalty announces its member writes with loyalty.signals; webhooks turns them into outbox events.
+        from kit.telemetry.metrics import register_scrape_collector
         from loyalty import signals
         from webhooks import member_changes as changes
+        from webhooks.metrics import OutboxCollector
         from webhooks.receivers import member_created_emit
 
         # dispatch_uid: a second ready() (a reloader, a test) must not connect it twice and emit every event twice.
@@ -17,3 +19,4 @@ class WebhooksConfig(AppConfig):
         signals.member_updated.connect(changes.on_member_updated, dispatch_uid="webhooks.member_updated")
         signals.member_deleted.connect(changes.on_member_deleted, dispatch_uid="webhooks.member_deleted")
         signals.members_imported.connect(changes.on_members_imported, dispatch_uid="webhooks.members_imported")
+        register_scrape_collector(OutboxCollector)

@@ -1,8 +1,9 @@
 """Writes for webhooks. `event_emit` is called by other apps inside their own transactions.
 
-Delivery is at least once: a worker claims one due delivery at a time with a lease (a short transaction,
-`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL), POSTs it outside any transaction, then records the
-outcome only if its lease still holds. A delivered or given-up delivery is never claimed again, so a
+Delivery is at least once: a worker claims a batch of due deliveries with a lease (a short transaction,
+`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL), POSTs each outside any transaction, then records the
+outcome only if its lease still holds. Commits do not enqueue a task each: the commits of a short window
+share one drain task (`_schedule_delivery`). A delivered or given-up delivery is never claimed again, so a
 duplicated or redelivered task sends nothing twice; only a worker dying between the receiver's answer and
 the record makes the delivery go out again after its lease, which is what the stable event `id` is for.
 """
@@ -18,13 +19,16 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from kit.db.races import lock_for_delete
 from kit.formats import format_datetime
 from kit.prepared import PreparedLookup
+from kit.telemetry import metrics
 from loyalty.models import LoyaltyClub
 from loyalty.secrets import new_secret
 from webhooks import egress, formats
@@ -71,6 +75,8 @@ def event_emit(*, club_id: int, type: str, data: dict, member_id: int | None = N
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type: {type}")
+    # Every domain event passes here, listened to or not: the business metrics count them after commit.
+    metrics.business_event(type=type, data=data)
     endpoint_ids = [
         endpoint_id for endpoint_id, events in _active_endpoints.rows(club_id=club_id) if type in (events or [])
     ]
@@ -114,6 +120,7 @@ def events_emit_many(*, type: str, events: list[tuple[int, int | None, dict]]) -
         raise ValueError(f"Unknown webhook event type: {type}")
     if not events:
         return 0
+    metrics.business_events(type=type, datas=[data for _, _, data in events])
     endpoints_by_club: dict[int, list[int]] = {}
     for endpoint in WebhookEndpoint.objects.filter(club_id__in={e[0] for e in events}, active=True).only(
         "id", "club_id", "events"
@@ -148,10 +155,27 @@ def events_emit_many(*, type: str, events: list[tuple[int, int | None, dict]]) -
     return len(rows)
 
 
+# The cache key that says "a drain task is already on its way". Its lifetime is the drain delay, and the task
+# runs a little after it ends, so an event committed while the key lives is committed before that task
+# starts and is sent by it: one task per delay window instead of one per event.
+_KICK_KEY = "webhooks:drain-kick"
+
+
 def _schedule_delivery() -> None:
     from webhooks.tasks import webhooks_deliver_due
 
-    webhooks_deliver_due.delay()
+    delay = settings.WEBHOOK_DRAIN_DELAY_SECONDS
+    if delay <= 0 or settings.CELERY_TASK_ALWAYS_EAGER:
+        # No batching asked for, or tasks run inline (tests, a laptop): one drain per commit, at once.
+        webhooks_deliver_due.delay()
+        return
+    try:
+        first = caches[settings.WEBHOOK_DRAIN_CACHE].add(_KICK_KEY, 1, timeout=delay)
+    except Exception:  # the cache is down: better a task per event than a delivery waiting for beat
+        logger.warning("webhook drain debounce unavailable (cache error): enqueueing a drain anyway")
+        first = True
+    if first:
+        webhooks_deliver_due.apply_async(countdown=delay + 0.05)
 
 
 def event_body(event: OutboxEvent) -> bytes:
@@ -229,7 +253,9 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **fields) -> WebhookEn
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
-    """Delete the endpoint with its queued deliveries and their logs."""
+    """Delete the endpoint with its queued deliveries and their logs. Locks the endpoint, then its
+    deliveries, as delivering locks a delivery before logging an attempt (kit.db.races)."""
+    lock_for_delete(WebhookEndpoint, endpoint.pk)
     endpoint.delete()
 
 
@@ -247,10 +273,12 @@ def backoff_delay(*, attempts: int) -> float:
     return min(base * 2 ** max(attempts - 1, 0), settings.WEBHOOK_BACKOFF_MAX_SECONDS)
 
 
-def delivery_claim_next(*, now: datetime | None = None) -> tuple[int, uuid.UUID] | None:
-    """Lease the next due delivery: pending, due, endpoint active, not leased by a live worker, and no
-    earlier pending delivery of the same member to the same endpoint (per-member order). Locks the chosen
-    row for the length of this short transaction (skipping rows other workers hold)."""
+def deliveries_claim(*, limit: int, now: datetime | None = None) -> tuple[uuid.UUID, list[int]]:
+    """Lease up to `limit` due deliveries at once: pending, due, endpoint active, not leased by a live
+    worker, and no earlier pending delivery of the same member to the same endpoint (per-member order, so a
+    batch holds at most one delivery per member and endpoint). One short transaction locks the chosen rows
+    (skipping rows other workers hold) and gives them one lease. Returns the lease and the ids, oldest due
+    first."""
     now = now or timezone.now()
     earlier_of_member = Delivery.objects.filter(
         endpoint_id=OuterRef("endpoint_id"),
@@ -260,21 +288,25 @@ def delivery_claim_next(*, now: datetime | None = None) -> tuple[int, uuid.UUID]
     )
     lease = uuid.uuid4()
     with transaction.atomic():
-        candidate = (
+        ids = list(
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=Delivery.PENDING, next_attempt_at__lte=now, endpoint__active=True)
             .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
             .filter(~Exists(earlier_of_member))
             .order_by("next_attempt_at", "id")
-            .only("id")
-            .first()
+            .values_list("id", flat=True)[:limit]
         )
-        if candidate is None:
-            return None
-        Delivery.objects.filter(pk=candidate.pk).update(
-            locked_until=now + timedelta(seconds=_lease_seconds()), lease=lease
-        )
-    return candidate.pk, lease
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(
+                locked_until=now + timedelta(seconds=_lease_seconds()), lease=lease
+            )
+    return lease, ids
+
+
+def delivery_claim_next(*, now: datetime | None = None) -> tuple[int, uuid.UUID] | None:
+    """Lease the next due delivery (`deliveries_claim` of one)."""
+    lease, ids = deliveries_claim(limit=1, now=now)
+    return (ids[0], lease) if ids else None
 
 
 def _post(*, url: str, body: bytes, headers: dict) -> tuple[int | None, str, str]:
@@ -309,6 +341,15 @@ def delivery_attempt(*, delivery_id: int, lease: uuid.UUID) -> str | None:
     )
     if delivery is None:
         return None
+    return _attempt(delivery, lease)
+
+
+def _attempt_seconds() -> float:
+    # The longest one attempt can take: connect and read timeouts, then recording the outcome.
+    return 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 5
+
+
+def _attempt(delivery: Delivery, lease: uuid.UUID) -> str | None:
     now = timezone.now()
     mine = Delivery.objects.filter(pk=delivery.pk, lease=lease, state=Delivery.PENDING)
     if now >= delivery.give_up_at:  # e.g. its endpoint was inactive until after the retry window
@@ -366,19 +407,37 @@ def delivery_attempt(*, delivery_id: int, lease: uuid.UUID) -> str | None:
 
 
 def deliveries_process_due(*, max_deliveries: int = 500, time_budget_seconds: float = 60.0) -> int:
-    """Send due deliveries one at a time until none is due, `max_deliveries` were tried or the time budget
-    is spent (the periodic task continues). Safe with any number of concurrent workers. Returns the number
-    of deliveries tried."""
+    """Send due deliveries until none is due, `max_deliveries` were tried or the time budget is spent (the
+    periodic task continues). Deliveries are claimed and loaded WEBHOOK_DRAIN_BATCH_SIZE at a time (two
+    queries per batch, not per delivery) and sent one after the other; a delivery whose lease would run out
+    before its attempt could finish (slow receivers earlier in the batch) is not sent but released, so
+    another worker may claim it at once. Safe with any number of concurrent workers. Returns the number of
+    deliveries tried."""
     tried = 0
     stop_at = time.monotonic() + time_budget_seconds
     while tried < max_deliveries and time.monotonic() < stop_at:
-        claim = delivery_claim_next()
-        if claim is None:
+        lease, ids = deliveries_claim(limit=min(settings.WEBHOOK_DRAIN_BATCH_SIZE, max_deliveries - tried))
+        if not ids:
             break
-        delivery_id, lease = claim
-        delivery_attempt(delivery_id=delivery_id, lease=lease)
-        tried += 1
+        batch = Delivery.objects.select_related("event__club", "endpoint").filter(
+            pk__in=ids, lease=lease, state=Delivery.PENDING
+        )
+        by_id = {delivery.pk: delivery for delivery in batch}
+        for position, delivery_id in enumerate(ids):
+            delivery = by_id.get(delivery_id)
+            if delivery is None:
+                continue
+            margin = timedelta(seconds=_attempt_seconds())
+            if time.monotonic() >= stop_at or timezone.now() + margin > delivery.locked_until:
+                _release(lease=lease, ids=ids[position:])
+                break
+            _attempt(delivery, lease)
+            tried += 1
     return tried
+
+
+def _release(*, lease: uuid.UUID, ids: list[int]) -> None:
+    Delivery.objects.filter(pk__in=ids, lease=lease, state=Delivery.PENDING).update(locked_until=None, lease=None)
 
 
 @transaction.atomic

@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from kit.telemetry.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -42,6 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: the request id, metrics and access log cover every answer, the other middlewares' too.
+    "kit.telemetry.middleware.TelemetryMiddleware",
+    "kit.api.body.RequestBodyMiddleware",  # next: sees every response of the stack below, early refusals included
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,9 +87,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    # JIT off: the offer list's annotations push the planner's cost estimates over the JIT threshold, and
-    # compiling then costs 100-250 ms per query to save microseconds (an OLTP workload never gains from it).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    # DATABASE_POOLER says what sits between us and PostgreSQL (docs/operations.md). Empty: PostgreSQL itself
+    # (or a pooler that passes startup options through). A PgBouncer refuses startup options (1.18: `options`,
+    # later ones: `jit`), so behind one the server settings below must be database settings instead (the
+    # `migrate` command sets jit=off on the database, kit.db.server_settings); in transaction mode a session
+    # is shared by many clients, so nothing may be prepared on it unless PgBouncer tracks prepared statements.
+    DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+    if DATABASE_POOLER not in ("", "pgbouncer-session", "pgbouncer-transaction"):
+        raise ImproperlyConfigured(
+            f"DATABASE_POOLER must be empty, pgbouncer-session or pgbouncer-transaction, not {DATABASE_POOLER!r}"
+        )
+    transaction_pooler = DATABASE_POOLER == "pgbouncer-transaction"
+    # Read by kit.db.postgresql (and removed before the connection parameters reach libpq).
+    _db_options["pooler"] = DATABASE_POOLER
     # DATABASE_PLAN_CACHE_MODE, when set, is the session's plan_cache_mode: how PostgreSQL plans the prepared
     # statements below. Unset, the server's own setting stands (`auto` unless a DBA chose otherwise): one
     # generic plan per statement once it costs no more than fresh ones, replanned when ANALYZE changes the
@@ -95,19 +111,50 @@ else:
         raise ImproperlyConfigured(
             f"DATABASE_PLAN_CACHE_MODE must be auto, force_custom_plan or force_generic_plan, not {plan_cache_mode!r}"
         )
-    if plan_cache_mode:
-        DATABASES["default"]["OPTIONS"]["options"] += f" -c plan_cache_mode={plan_cache_mode}"
+    if not DATABASE_POOLER:
+        # JIT off: the offer list's annotations push the planner's cost estimates over the JIT threshold, and
+        # compiling then costs 100-250 ms per query to save microseconds (an OLTP workload never gains from it).
+        _db_options["options"] = "-c jit=off"
+        if plan_cache_mode:
+            _db_options["options"] += f" -c plan_cache_mode={plan_cache_mode}"
+    elif plan_cache_mode:
+        # A pooler drops (or refuses) startup options: the setting would silently not apply.
+        raise ImproperlyConfigured(
+            "DATABASE_PLAN_CACHE_MODE cannot reach PostgreSQL through a pooler (it refuses startup options): "
+            f"run ALTER ROLE … SET plan_cache_mode = {plan_cache_mode} instead, and leave the variable unset"
+        )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # The same backend, with a health check that looks at the socket instead of running `SELECT 1`.
+        # The same backend, with a health check that looks at the socket instead of running `SELECT 1`, and
+        # the pooler checks above.
         DATABASES["default"]["ENGINE"] = "kit.db.postgresql"
     # Server-side binding: parameters travel apart from the SQL, and a statement run 5 times on a connection
     # becomes a prepared statement, parsed and planned once (planning was half of PostgreSQL's time per request
-    # in the mixed benchmark). Turn it off behind a pooler that cannot keep prepared statements (PgBouncer in
-    # transaction mode before 1.21, or without max_prepared_statements).
-    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
-        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+    # in the mixed benchmark). Behind a transaction pooler both are off by default: a prepared statement lives
+    # in a server session that the next transaction may not get (PgBouncer 1.18: "prepared statement
+    # "_pg3_N" does not exist", or worse, another client's statement run with our parameters).
+    # DATABASE_PREPARE_THRESHOLD=none keeps server-side binding with unnamed statements only, which every
+    # pooler mode handles.
+    server_side_binding = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not transaction_pooler)
+    threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="none" if transaction_pooler else "5").strip()
+    if threshold.lower() in ("", "none", "off"):
+        prepare_threshold = None
+    elif threshold.isdigit():
+        prepare_threshold = int(threshold)
+    else:
+        raise ImproperlyConfigured(f"DATABASE_PREPARE_THRESHOLD must be a number or none, not {threshold!r}")
+    # PgBouncer 1.21 and later keeps prepared statements apart per client when `max_prepared_statements` is
+    # set; only the operator knows whether it is, so it is declared rather than guessed.
+    pooler_prepares = env.bool("DATABASE_POOLER_PREPARED_STATEMENTS", default=False)
+    if server_side_binding and prepare_threshold is not None and transaction_pooler and not pooler_prepares:
+        raise ImproperlyConfigured(
+            "DATABASE_PREPARE_THRESHOLD prepares statements, which a transaction pooler hands to other clients: "
+            "set DATABASE_PREPARE_THRESHOLD=none, or DATABASE_POOLER_PREPARED_STATEMENTS=true for PgBouncer "
+            ">= 1.21 with max_prepared_statements > 0"
+        )
+    if server_side_binding:
+        _db_options["server_side_binding"] = True
+        _db_options["prepare_threshold"] = prepare_threshold
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -121,6 +168,36 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = env("MEDIA_URL", default="/media/")
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploaded media go through Django's storage API (offers/images.py: uploads, and the worker that reads
+# them to make the sizes). `filesystem` keeps them in MEDIA_ROOT, which then has to be one shared disk
+# for every API node and worker; `s3` keeps them in an S3-compatible bucket that every host reaches
+# (django-storages). With s3, PUBLIC_BASE_URL + MEDIA_URL must be the bucket's (or its CDN's) public URL.
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="filesystem")
+if MEDIA_STORAGE == "filesystem":
+    _media_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif MEDIA_STORAGE == "s3":
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MEDIA_S3_BUCKET"),
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,  # MinIO, Ceph, R2, …
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,  # else boto3's own chain
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("MEDIA_S3_PREFIX", default=""),
+            # Names are unique already (a random prefix per upload); never overwrite someone's object.
+            "file_overwrite": False,
+            # Public, stable URLs built by the API (PUBLIC_BASE_URL + MEDIA_URL + name), not signed ones.
+            "querystring_auth": False,
+            "default_acl": None,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE must be filesystem or s3, not {MEDIA_STORAGE!r}")
+STORAGES = {
+    "default": _media_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 # Absolute base used when the API lists file URLs (e.g. offer images).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
@@ -209,21 +286,25 @@ SCHEDULED_JOB_TIME_BUDGET_SECONDS = env.int("SCHEDULED_JOB_TIME_BUDGET_SECONDS",
 # A running job renews its lease after every batch; a worker that died leaves the lease to expire after
 # this long, then the next run (beat, or the redelivered message) takes over and finishes the work.
 SCHEDULED_JOB_LEASE_SECONDS = env.int("SCHEDULED_JOB_LEASE_SECONDS", default=120)
+# Every worker looks this often for runs that lost their worker (no live lease) and enqueues their job again
+# (kit.jobs.jobs_resume_lost): lost work resumes within LEASE + SWEEP seconds of its last heartbeat. 0: off.
+SCHEDULED_JOB_SWEEP_SECONDS = env.float("SCHEDULED_JOB_SWEEP_SECONDS", default=30)
 POINTS_EXPIRATION_BATCH_SIZE = env.int("POINTS_EXPIRATION_BATCH_SIZE", default=500)
 # `points.expiring` warns about points expiring within this many days.
 POINTS_EXPIRING_WARNING_DAYS = env.int("POINTS_EXPIRING_WARNING_DAYS", default=30)
 # A birthday grant is usable from the birthday until the end of this many days (club's time zone).
 BIRTHDAY_GRANT_USABLE_DAYS = env.int("BIRTHDAY_GRANT_USABLE_DAYS", default=30)
 
-# --- Logging --------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- Logging and metrics (docs/operations.md "Observability") -----------------------------------------
+# LOG_FORMAT=json: one JSON object per line (the production default), `plain` for a terminal. Every line
+# carries the request id (the X-Request-Id of the request, inherited by the tasks it enqueued).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>` when this is set; empty, it is open, for a
+# scraper on the internal network (keep /metrics off the public load balancer then).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Loyalty --------------------------------------------------------------------------------------
 # Optional per-client-token rate limit (requests per minute); 0 disables it. Counted in the cache named by
@@ -260,6 +341,13 @@ WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=3
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=86400)
 # A worker's claim on a delivery; past it (the worker died mid-attempt) another worker may send it again.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# Batching: the commit of an event enqueues one drain task at most every WEBHOOK_DRAIN_DELAY_SECONDS (per
+# cache: per process with the default in-memory cache, for every node with CACHE_URL=redis://…), which
+# sends everything due by then; 0 enqueues one per commit. Events wait at most this much longer.
+WEBHOOK_DRAIN_DELAY_SECONDS = env.float("WEBHOOK_DRAIN_DELAY_SECONDS", default=0.5)
+WEBHOOK_DRAIN_CACHE = env.str("WEBHOOK_DRAIN_CACHE", default="default")
+# Due deliveries claimed (and loaded) by one statement; sent one after the other under one lease.
+WEBHOOK_DRAIN_BATCH_SIZE = env.int("WEBHOOK_DRAIN_BATCH_SIZE", default=20)
 # Outbox events whose deliveries are all finished are deleted after this many days.
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 

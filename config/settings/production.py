@@ -1,7 +1,11 @@
 """Production settings: base, tightened."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import env, logging_config
+
+# JSON log lines for the log pipeline unless the operator asks for plain text.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # required: no default in production

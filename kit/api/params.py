@@ -9,9 +9,11 @@ so that the error key and its options survive DRF's error plumbing.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -144,12 +146,81 @@ def build_details(field: serializers.Field | None, errors: Any, data: Any) -> An
     return [_leaf(field, errors, data)]
 
 
+# --- The text gate -----------------------------------------------------------------------------------
+# NUL and lone surrogates: PostgreSQL stores neither (text nor JSON), UTF-8 cannot encode a surrogate. DRF's
+# CharField refuses them in typed fields; free-form JSON (event context, grant properties, extras …) is
+# walked here, keys and values at any depth, for every body and query the serializers accepted. A serializer
+# whose items are parsed (and refused) one by one, as in a batch answering per item (SPEC §5.3), sets
+# `text_gate = False`.
+
+UNSAFE_TEXT = re.compile("[\x00\ud800-\udfff]")
+UNSAFE_TEXT_FORMAT = "text without NUL or surrogate characters"
+
+
+def _unsafe_leaf(value: str) -> dict:
+    options = {"format": UNSAFE_TEXT_FORMAT}
+    return {"value": value, "error": "invalid", "options": options, "message": message_for("invalid", options)}
+
+
+def _has_unsafe_text(data: Any) -> bool:
+    """Whether `data` may hold NUL or a lone surrogate: orjson (C) refuses surrogates and writes NUL as
+    `\\u0000`, which makes the common, clean case about ten times cheaper than walking it in Python. A string
+    holding a backslash and `u0000` — or anything orjson refuses (nesting, huge integers) — is walked."""
+    try:
+        return b"\\u0000" in orjson.dumps(data)
+    except (orjson.JSONEncodeError, TypeError):
+        return True
+
+
+def unsafe_text_details(data: Any) -> dict | None:
+    """The 422 tree (mirroring `data`) of every key or string holding NUL or a lone surrogate; None if none.
+    Iterative: a deeply nested value cannot exhaust the stack."""
+    if not _has_unsafe_text(data):
+        return None  # the common case, without building paths
+    found: list[tuple[tuple[str, ...], str]] = []
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if UNSAFE_TEXT.search(item):
+                found.append((path, item))
+        elif isinstance(item, Mapping):
+            for key, value in item.items():
+                if isinstance(key, str) and UNSAFE_TEXT.search(key):
+                    found.append(((*path, key), key))
+                else:
+                    stack.append(((*path, str(key)), value))
+        elif isinstance(item, list | tuple):
+            stack.extend(((*path, str(i)), value) for i, value in enumerate(item))
+    if not found:
+        return None
+    details: dict = {}
+    for path, value in sorted(found, key=lambda pair: pair[0]):
+        path = path or ("body",)
+        node = details
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node.setdefault(path[-1], []).append(_unsafe_leaf(value))
+    return details
+
+
+def _text_gate(serializer: serializers.BaseSerializer, data: Any) -> None:
+    if getattr(serializer, "text_gate", True):
+        details = unsafe_text_details(data)
+        if details:
+            raise InvalidParameters(details)
+
+
 def _validate(serializer: serializers.BaseSerializer, data: Any) -> dict:
     if not serializer.is_valid():
         details = build_details(serializer, serializer.errors, data)
         if not isinstance(details, dict):
             details = {"body": details}
         raise InvalidParameters(details)
+    _text_gate(serializer, data)
     return serializer.validated_data
 
 
@@ -232,6 +303,7 @@ def parse_query(serializer_class, query: QueryDict, **kwargs: Any) -> dict:
                 for leaf in leaves:
                     leaf["value"] = _display_query_value(leaf["value"])
         raise InvalidParameters(details)
+    _text_gate(serializer, data)
     return serializer.validated_data
 
 

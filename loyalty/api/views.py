@@ -1,10 +1,7 @@
-"""Core endpoints: the loyalty club (SPEC §3.1), the token admin API (§2.1) and the health check."""
+"""Core endpoints: the loyalty club (SPEC §3.1), and the token admin API (§2.1); health lives in config/health.py."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import connection
-from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
@@ -166,33 +163,3 @@ class PolicyListView(LoyaltyAPIView):
                 ]
             }
         )
-
-
-# --- Health ---------------------------------------------------------------------------------------
-
-
-def health(request):
-    """Liveness and readiness: the database answers, and the broker when a real one is configured."""
-    checks: dict[str, str] = {}
-    status = 200
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means "not ready"; the message helps the operator
-        checks["database"] = f"error: {exc.__class__.__name__}"
-        status = 503
-    broker_url = settings.CELERY_BROKER_URL
-    if broker_url.startswith("filesystem://"):
-        checks["broker"] = "embedded"
-    else:
-        from config.celery import app
-
-        try:
-            with app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-            checks["broker"] = "ok"
-        except Exception as exc:
-            checks["broker"] = f"error: {exc.__class__.__name__}"
-            status = 503
-    return JsonResponse({"status": "ok" if status == 200 else "error", "checks": checks}, status=status)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
+from kit.db.races import lock_for_delete
 from kit.errors import ResourceNotFound
 from loyalty.models import LoyaltyClub, Member, MemberGroup, MemberGroupMembership
 
@@ -39,7 +40,8 @@ def group_update(*, group: MemberGroup, **changes: Any) -> MemberGroup:
 
 @transaction.atomic
 def group_delete(*, group: MemberGroup) -> None:
-    """Delete the group and its memberships (never the members). Locks the group row (DELETE)."""
+    """Delete the group and its memberships (never the members). Locks the rows naming the group, then it."""
+    lock_for_delete(MemberGroup, group.pk)
     MemberGroup.objects.filter(pk=group.pk).delete()
 
 

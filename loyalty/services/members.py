@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from kit.db.races import lock_for_delete
 from kit.errors import InvalidParameters, ResourceNotFound
 from kit.messages import error_leaf
 from loyalty import signals
@@ -229,6 +230,7 @@ def member_unban(*, member: Member) -> Member:
 def member_delete(*, member: Member) -> None:
     """Erase the member and everything tied to it: OAuth tokens and group memberships here, and whatever
     other apps tie to it through their foreign keys (they choose CASCADE or SET_NULL). Locks the member row
-    (DELETE), and the rows the cascade deletes."""
+    (DELETE), and the rows the cascade deletes — the rows naming it first (kit.db.races)."""
+    lock_for_delete(Member, member.pk)
     signals.member_deleted.send(sender=Member, member=member)
     Member.objects.filter(pk=member.pk).delete()

@@ -268,6 +268,7 @@ def offer_payload_parse(item: Any, *, tz, update: bool = False) -> tuple[dict | 
 class OffersAdminBatchInputSerializer(serializers.Serializer):
     """Parsing only: the items are parsed one by one (`offer_payload_parse`)."""
 
+    text_gate = False  # each item's text is checked with it, and refused in the batch's per-item errors
     offers = serializers.ListField(child=serializers.JSONField(allow_null=True), max_length=100)
 
 

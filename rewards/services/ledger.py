@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kit.errors import DomainError, NotParticipating
+from kit.errors import ConcurrentlyDeleted, DomainError, NotParticipating
 from kit.prepared import PreparedLookup
 from loyalty.models import Member
 from loyalty.selectors import member_ensure_not_banned
@@ -58,6 +58,8 @@ def membership_lock(*, member: Member) -> Membership:
     Must run inside a transaction."""
     membership = _membership_for_update.first(member_id=member.pk)
     if membership is None:
+        if not type(member).objects.filter(pk=member.pk).exists():
+            raise ConcurrentlyDeleted()  # the member went while the request ran: not "not participating"
         raise NotParticipating()
     membership.member = member
     return membership

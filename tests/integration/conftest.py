@@ -24,7 +24,19 @@ from celery import Celery
 from django.db import connection
 
 REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AMQP_URL = os.environ.get("LOYALTY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _amqp_reachable(url: str) -> bool:
+    try:
+        from kombu import Connection
+
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
 
 
 def _redis_reachable(url: str) -> bool:
@@ -40,14 +52,15 @@ def _redis_reachable(url: str) -> bool:
 class WorkerProcess:
     """`celery -A config worker` as a child process; `kill()` sends SIGKILL like a crash would."""
 
-    def __init__(self, *, database_name: str, log_path: Path):
+    def __init__(self, *, database_name: str, log_path: Path, broker_url: str = REDIS_URL):
         self.database_name = database_name
+        self.broker_url = broker_url
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.queue = f"loyalty-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.node = f"{self.queue}@{socket.gethostname()}"
         # Not the current app: shared tasks called by later tests must keep resolving to the project app.
-        self.producer = Celery("loyalty-test-producer", broker=REDIS_URL, set_as_current=False)
+        self.producer = Celery("loyalty-test-producer", broker=broker_url, set_as_current=False)
         self.producer.conf.update(
             task_serializer="json",
             accept_content=["json"],
@@ -65,7 +78,7 @@ class WorkerProcess:
                 f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
                 f"/{self.database_name}"
             ),
-            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_BROKER_URL": self.broker_url,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "PYTHONUNBUFFERED": "1",
@@ -107,7 +120,11 @@ class WorkerProcess:
         return self.producer.send_task(name, args=args, kwargs=kwargs, queue=self.queue)
 
     def purge_queue(self) -> None:
-        """Drop this worker's queue (and kombu's priority sub-queues) from Redis."""
+        """Drop this worker's queue (and kombu's priority sub-queues) from the broker."""
+        if self.broker_url.startswith("amqp"):
+            with self.producer.connection_for_write() as conn:
+                conn.default_channel.queue_delete(self.queue)
+            return
         client = self.producer.connection_for_write().channel().client
         keys = list(client.scan_iter(match=f"{self.queue}*"))
         if keys:
@@ -138,6 +155,30 @@ def celery_worker_process(transactional_db, tmp_path):
     yield worker
     worker.stop()
     worker.purge_queue()
+
+
+@pytest.fixture
+def worker_on(transactional_db, tmp_path):
+    """worker_on("redis" | "amqp") -> a WorkerProcess on that broker (skipped when it is not reachable)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the worker process must share the test database (CI runs it)")
+    workers: list[WorkerProcess] = []
+
+    def make(broker: str) -> WorkerProcess:
+        url = {"redis": REDIS_URL, "amqp": AMQP_URL}[broker]
+        reachable = _redis_reachable(url) if broker == "redis" else _amqp_reachable(url)
+        if not reachable:
+            pytest.skip(f"no {broker} broker reachable at {url} (CI runs it)")
+        worker = WorkerProcess(
+            database_name=connection.settings_dict["NAME"], log_path=tmp_path / f"worker-{broker}.log", broker_url=url
+        )
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+        worker.purge_queue()
 
 
 def wait_until(predicate, *, timeout: float = 60, interval: float = 0.2):

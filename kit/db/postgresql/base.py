@@ -8,19 +8,80 @@ socket without blocking instead: a connection that libpq already marks bad, or w
 while no query runs, is closed and replaced; a quiet socket is healthy. A readable socket that was only a
 notice costs one reconnect. A link that died without a word (no FIN) is not detected, as `SELECT 1` would
 not detect it either without waiting for TCP's timeouts.
+
+It also refuses to run prepared statements through a connection pooler nobody declared (DATABASE_POOLER):
+in PgBouncer's transaction mode they run on server sessions other clients share, where they are missing or,
+worse, another client's statement of the same name runs with our parameters. A pooler shows itself through
+the backend key it hands the client: PgBouncer makes up its own (to route cancel requests), so the process id
+in it is not the server process that answers `pg_backend_pid()`. The check costs one query, once per process.
 """
 
 from __future__ import annotations
 
 import select
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base
 from psycopg import pq
 
 _QUIET = (pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS)
 
+# Aliases whose server this process has already looked at (no pooler in front, or prepared statements off).
+_verified: set[str] = set()
+
+UNDECLARED_POOLER = (
+    "PostgreSQL is reached through a connection pooler (the backend key is not the server's process id; "
+    "PgBouncer?) while prepared statements are on: in transaction mode they would run on sessions other "
+    "clients share. Set DATABASE_POOLER=pgbouncer-transaction (which turns server-side binding and prepared "
+    "statements off), DATABASE_POOLER=pgbouncer-session for a session-mode pooler, or "
+    "DATABASE_PREPARE_THRESHOLD=none."
+)
+REFUSED_OPTIONS = (
+    "The server refused the startup options ({error}): a pooler such as PgBouncer sits in front of "
+    "PostgreSQL. Set DATABASE_POOLER=pgbouncer-transaction (or pgbouncer-session), which sends no startup "
+    "options; `manage.py migrate` then sets jit=off on the database itself (docs/operations.md)."
+)
+
+
+def pooler_in_front(connection) -> bool:
+    """True when the server process answering is not the one named in the connection's backend key."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (server_pid,) = cursor.fetchone()
+    return server_pid != connection.info.backend_pid
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        params.pop("pooler", None)  # ours, not libpq's
+        return params
+
+    def get_new_connection(self, conn_params):
+        try:
+            connection = super().get_new_connection(conn_params)
+        except base.Database.OperationalError as exc:
+            if "unsupported startup parameter" in str(exc):
+                raise ImproperlyConfigured(REFUSED_OPTIONS.format(error=str(exc).strip())) from exc
+            raise
+        if self.alias not in _verified:
+            self._refuse_undeclared_pooler(connection)
+        return connection
+
+    def _refuse_undeclared_pooler(self, connection) -> None:
+        declared = self.settings_dict["OPTIONS"].get("pooler")
+        if connection.prepare_threshold is not None and not declared:
+            autocommit = connection.autocommit
+            try:
+                behind_pooler = pooler_in_front(connection)
+            finally:
+                if not autocommit:
+                    connection.rollback()
+            if behind_pooler:
+                connection.close()
+                raise ImproperlyConfigured(UNDECLARED_POOLER)
+        _verified.add(self.alias)
+
     def is_usable(self) -> bool:
         connection = self.connection
         if connection is None or connection.closed:
@@ -34,3 +95,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, ValueError, base.Database.Error):
             return False
         return not readable
+
+
+def verify_at_start(alias: str = "default") -> None:
+    """Connect once at process start, so a pooler that must be refused stops the process now, not on its first
+    request or task. A database that is down is not a reason to stop: readiness reports it."""
+    from django.db import DatabaseError, connections
+
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return
+    try:
+        connection.ensure_connection()
+    except DatabaseError:
+        pass
+    finally:
+        connection.close()
