@@ -44,6 +44,12 @@ PERMITS: dict[str, str] = {
     "Offers:Api:Collections:Create": "Create offer collections",
     "Offers:Api:Collections:Update": "Update offer collections",
     "Offers:Api:Collections:Destroy": "Delete offer collections",
+    "Offers:Api:ImageTemplates:List": "List offer image templates",
+    "Offers:Api:ImageTemplates:Get": "Read one offer image template",
+    "Offers:Api:ImageTemplates:Preview": "Draw an image template as a PNG preview",
+    "Offers:Api:ImageTemplates:Create": "Create offer image templates",
+    "Offers:Api:ImageTemplates:Update": "Update offer image templates",
+    "Offers:Api:ImageTemplates:Destroy": "Delete offer image templates",
     # Rewards
     "Rewards:Api:Program:GetInfo": "Read the rewards program configuration",
     "Rewards:Api:OAuth:Memberships:Create": "Join the rewards program as the signed-in member",

@@ -10,6 +10,12 @@ class OffersConfig(AppConfig):
 
         member_created.connect(_on_member_created, dispatch_uid="offers.grant_welcome_offers")
 
+        from django.db.models.signals import post_save
+
+        from offers.services.image_templates import on_offer_saved
+
+        post_save.connect(on_offer_saved, sender="offers.Offer", dispatch_uid="offers.render_offer_image")
+
 
 def _on_member_created(sender, member, **kwargs):
     """Queue the welcome grants once the member's transaction has committed (SPEC §8)."""

@@ -85,6 +85,7 @@ class Offer(models.Model):
     campaign_id = models.BigIntegerField(null=True, blank=True)
     extras = models.JSONField(default=_empty_dict, blank=True)
     display_schemas = models.JSONField(null=True, blank=True, help_text="null: the defaults of SPEC §4.8")
+    image_template = models.JSONField(null=True, blank=True, help_text="ImageTemplate model of the drawn image")
     maximum_uses_per_user = models.PositiveIntegerField(null=True, blank=True)
     maximum_grants_per_user = models.PositiveIntegerField(null=True, blank=True)
     periodic_timespan = models.CharField(max_length=10, choices=Timespan.choices, null=True, blank=True)
@@ -434,3 +435,30 @@ class BirthdayGrant(models.Model):
 
     def __str__(self) -> str:
         return f"birthday {self.year} of member #{self.member_id}: offer #{self.offer_id}"
+
+
+class ImageTemplate(models.Model):
+    """A club's stored ImageTemplate record (published Offers Admin API): a model — size, background and
+    text rectangles — that clients copy into an offer's `image_template`. At most one per club is the
+    default (a partial unique constraint, so two concurrent "make me default" writes cannot both win)."""
+
+    club = models.ForeignKey(LoyaltyClub, on_delete=models.CASCADE, related_name="image_templates")
+    name = models.CharField(max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    background_url = models.CharField(max_length=2000, null=True, blank=True)
+    rectangles = models.JSONField(default=list, blank=True)
+    default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["club"], condition=Q(default=True), name="offer_image_template_one_default_per_club"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"

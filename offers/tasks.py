@@ -66,3 +66,11 @@ def make_image_sizes(file_id: int) -> int:
     from offers.images import image_sizes_make
 
     return len(image_sizes_make(file_id=file_id))
+
+
+@shared_task(name="offers.render_offer_image")
+def render_offer_image(offer_id: int) -> bool:
+    """Draw an offer's image from its `image_template`. Idempotent: it replaces the previous drawing."""
+    from offers.services.image_templates import offer_image_render
+
+    return offer_image_render(offer_id=offer_id)

@@ -40,8 +40,8 @@ class WebhookEndpointForm(forms.ModelForm):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
-    list_display = ("id", "club", "url", "active", "events", "created_at")
-    list_filter = ("active", "club")
+    list_display = ("id", "club", "url", "format", "active", "events", "created_at")
+    list_filter = ("active", "format", "club")
     search_fields = ("url",)
     readonly_fields = ("created_at", "updated_at")
 

@@ -28,6 +28,13 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=2000)
     events = models.JSONField(default=_empty_list, help_text='Event types, e.g. ["offer.used"]')
     active = models.BooleanField(default=True)
+    # How deliveries are written (webhooks/formats.py): our signed envelope, or the published Placewise
+    # member-change notifications (v1 or v2, with the secret in X-Secret-Token).
+    format = models.CharField(
+        max_length=20,
+        choices=[("loyalty", "loyalty"), ("placewise_v1", "placewise_v1"), ("placewise_v2", "placewise_v2")],
+        default="loyalty",
+    )
     secret = models.CharField(max_length=100, editable=False)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

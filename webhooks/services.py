@@ -31,7 +31,7 @@ from kit.prepared import PreparedLookup
 from kit.telemetry import metrics
 from loyalty.models import LoyaltyClub
 from loyalty.secrets import new_secret
-from webhooks import egress
+from webhooks import egress, formats
 from webhooks.models import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
 logger = logging.getLogger("webhooks")
@@ -47,6 +47,10 @@ EVENT_TYPES = (
     "reward.purchased",
     "reward.used",
     "member.created",
+    # Member changes (the published Members Webhooks, webhooks/member_changes.py)
+    "member.imported",
+    "member.updated",
+    "member.deleted",
 )
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
@@ -220,10 +224,18 @@ def _events_normalised(events: list[str]) -> list[str]:
 
 
 @transaction.atomic
-def webhook_endpoint_create(*, club: LoyaltyClub, url: str, events: list[str], active: bool = True) -> WebhookEndpoint:
-    """Create an endpoint with a new random signing secret (returned on the object; show it once)."""
+def webhook_endpoint_create(
+    *, club: LoyaltyClub, url: str, events: list[str], active: bool = True, format: str = "loyalty"
+) -> WebhookEndpoint:
+    """Create an endpoint with a new random signing secret (returned on the object; show it once). `format`
+    is how its deliveries are written (webhooks/formats.py)."""
     return WebhookEndpoint.objects.create(
-        club=club, url=url, events=_events_normalised(events), active=active, secret=f"whsec_{new_secret()}"
+        club=club,
+        url=url,
+        events=_events_normalised(events),
+        active=active,
+        format=format,
+        secret=f"whsec_{new_secret()}",
     )
 
 
@@ -345,11 +357,16 @@ def _attempt(delivery: Delivery, lease: uuid.UUID) -> str | None:
         return Delivery.FAILED
 
     event, endpoint = delivery.event, delivery.endpoint
-    body = event_body(event)
+    body, format_headers = formats.request_for(
+        event=event,
+        endpoint=endpoint,
+        envelope=event_body,
+        sign=lambda body: signature_header(secret=endpoint.secret, body=body, timestamp=int(now.timestamp())),
+    )
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(secret=endpoint.secret, body=body, timestamp=int(now.timestamp())),
+        **format_headers,
         "X-Loyalty-Event-Id": str(event.id),
         "X-Loyalty-Event-Type": event.type,
         "X-Loyalty-Delivery-Attempt": str(delivery.attempts + 1),
@@ -364,7 +381,7 @@ def _attempt(delivery: Delivery, lease: uuid.UUID) -> str | None:
         outcome = {"state": Delivery.DELIVERED, "finished_at": finished}
     else:
         next_attempt_at = now + timedelta(seconds=backoff_delay(attempts=attempts))
-        if next_attempt_at > delivery.give_up_at:
+        if next_attempt_at > delivery.give_up_at or formats.gives_up_on(endpoint=endpoint, status_code=status_code):
             outcome = {"state": Delivery.FAILED, "finished_at": finished}
         else:
             outcome = {"next_attempt_at": next_attempt_at}

@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OfferTypeEnum": "offers.models.OfferType.values",
         "OfferPeriodicTimespanEnum": "offers.models.Timespan.values",
+        "MembersChangeEnum": "webhooks.api.subscription_views.CHANGES",
+        "WebhookEventEnum": "webhooks.services.EVENT_TYPES",
     },
     "DISABLE_ERRORS_AND_WARNINGS": False,
     "APPEND_COMPONENTS": {

@@ -129,10 +129,12 @@ class ContractAutoSchema(AutoSchema):
         # `@extend_schema(responses=...)` replaces get_response_serializers() in a subclass of this class,
         # bypassing the override above; applying the contract here reaches every operation.
         responses = self._contract_responses(self.get_response_serializers())
-        return {
-            str(code): self._get_response_for_code(serializer, str(code), direction=direction)
-            for code, serializer in responses.items()
-        }
+        bodies = {}
+        for code, serializer in responses.items():
+            # `(200, "image/png")`: a status with its own media types (a binary answer).
+            code, media_types = (str(code[0]), code[1:]) if isinstance(code, tuple) else (str(code), None)
+            bodies[code] = self._get_response_for_code(serializer, code, media_types, direction=direction)
+        return bodies
 
     def _contract_responses(self, responses):
         """The view's responses keyed by status (200, or 201 for creates; DELETE answers a body too), plus
@@ -140,7 +142,9 @@ class ContractAutoSchema(AutoSchema):
         if not hasattr(self.view, "permit"):
             return responses if isinstance(responses, dict) else {"200": responses}
         if isinstance(responses, dict):
-            responses = {str(code): serializer for code, serializer in responses.items()}
+            responses = {
+                code if isinstance(code, tuple) else str(code): serializer for code, serializer in responses.items()
+            }
         else:
             responses = {"201" if self.method == "POST" and getattr(self.view, "creates", False) else "200": responses}
         errors = {

@@ -8,6 +8,7 @@ with one bulk INSERT, changed ones with one bulk UPDATE. Re-importing a file cha
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
@@ -168,6 +169,7 @@ def _apply_batch(club, batch, report: ImportReport, notify: bool) -> list[int]:
     to_create: list[Member] = []
     to_update: dict[int, Member] = {}
     fields_changed: set[str] = set()
+    befores: dict[int, Member] = {}
     unchanged = 0
     for line, cleaned in batch:
         email_match = by_email.get(cleaned["email"].lower()) if cleaned.get("email") else None
@@ -183,6 +185,7 @@ def _apply_batch(club, batch, report: ImportReport, notify: bool) -> list[int]:
         if not changed:
             unchanged += 1
             continue
+        befores.setdefault(member.pk, copy.copy(member))  # as it was, for members_imported receivers
         for k in changed:
             setattr(member, k, cleaned[k])
         fields_changed.update(changed)
@@ -190,6 +193,8 @@ def _apply_batch(club, batch, report: ImportReport, notify: bool) -> list[int]:
     created = Member.objects.bulk_create(to_create, batch_size=500)
     if to_update:
         Member.objects.bulk_update(list(to_update.values()), sorted(fields_changed | {"updated_at"}), batch_size=500)
+    updated = [(m, befores[m.pk]) for m in to_update.values()]
+    signals.members_imported.send(sender=Member, club=club, created=created, updated=updated, notified=notify)
     if notify:
         for member in created:
             if member.pk is None:  # backends without RETURNING on bulk insert

@@ -7,6 +7,7 @@ uniqueness within the club) are checked here, so every caller gets the same answ
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -193,6 +194,7 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
     if unknown:
         raise TypeError(f"member_update() got unexpected fields: {sorted(unknown)}")
     locked = _lock_member(member)
+    before = copy.copy(locked)  # as it was, for member_updated receivers
     cleaned = _checked(club_id=locked.club_id, changes=changes, member=locked)
     fields = [f for f in cleaned if f in PROPERTY_FIELDS or f == "banned_until"]
     for field in fields:
@@ -205,6 +207,7 @@ def member_update(*, member: Member, keep_token_family: uuid.UUID | None = None,
         fields.append("password")
     if fields:  # an empty update changes nothing, not even updated_at
         _save_unique(locked, update_fields=[*fields, "updated_at"])
+        signals.member_updated.send(sender=Member, member=locked, before=before)
     return locked
 
 
@@ -239,4 +242,5 @@ def member_delete(*, member: Member) -> None:
     other apps tie to it through their foreign keys (they choose CASCADE or SET_NULL). Locks the member row
     (DELETE), and the rows the cascade deletes — the rows naming it first (kit.db.races)."""
     lock_for_delete(Member, member.pk)
+    signals.member_deleted.send(sender=Member, member=member)
     Member.objects.filter(pk=member.pk).delete()

@@ -28,6 +28,12 @@ from kit.api.params import (
 )
 from kit.formats import format_datetime
 from loyalty.api.serializers import PaginationInfoSerializer
+from offers.api.image_template_serializers import (
+    ImageTemplateModelOutputSerializer,
+    OfferImageTemplateSerializer,
+    image_template_clean,
+    model_json,
+)
 from offers.api.serializers import (
     DisplaySchemasSerializer,
     EventTimeField,
@@ -204,6 +210,7 @@ class OffersAdminOfferInputSerializer(serializers.Serializer):
     stock = _limit_field()
     usage_authorization_token = _text(max_length=255, trim_whitespace=False)
     usage_authorization_token_required = StrictBooleanField(required=False, default=False)
+    image_template = OfferImageTemplateSerializer(required=False, allow_null=True, default=None)
 
 
 class OffersAdminOfferUpdateInputSerializer(OffersAdminOfferInputSerializer):
@@ -233,6 +240,8 @@ def offer_payload_parse(item: Any, *, tz, update: bool = False) -> tuple[dict | 
         if attrs.get(key) is not None:
             attrs[key] = dict(attrs[key])
     attrs["files"] = [dict(f) for f in attrs["files"]]
+    if attrs.get("image_template") is not None:
+        attrs["image_template"] = image_template_clean(attrs["image_template"])
     return attrs, {}
 
 
@@ -409,6 +418,8 @@ def offer_admin_to_json(offer: Offer) -> dict[str, Any]:
         "created_at": format_datetime(offer.created_at),
         "updated_at": format_datetime(offer.updated_at),
         "archived_at": format_datetime(offer.archived_at),
+        # Only when set: the docs mark it optional, and SPEC's offer has no such key.
+        **({"image_template": model_json(offer.image_template)} if offer.image_template is not None else {}),
     }
 
 
@@ -491,6 +502,7 @@ class OffersAdminOfferSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     archived_at = serializers.DateTimeField(allow_null=True)
+    image_template = ImageTemplateModelOutputSerializer(required=False)
 
 
 class OffersAdminOfferResponseSerializer(serializers.Serializer):

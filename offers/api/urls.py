@@ -1,7 +1,7 @@
 from django.urls import path
 
 from kit.api.routing import member_context_paths
-from offers.api import management_views, views
+from offers.api import image_template_views, management_views, views
 
 # Club-scoped, mounted under /v3/<lc>/.
 v3_patterns: list = [
@@ -27,6 +27,9 @@ v3_patterns: list = [
     path("offers/events/offers_clicked", views.OffersClickedView.as_view(), name="offers-clicked"),
     path("offers/events/offers_seen", views.OffersSeenView.as_view(), name="offers-seen"),
 ]
+
+# Image templates (published Offers Admin API), also under /v3/<lc>/.
+v3_patterns += image_template_views.v3_patterns
 
 # Offers management (SPEC §5.2), also under /v3/<lc>/. `offers/<int:offer_id>` never matches the literal paths.
 v3_patterns += [

@@ -89,6 +89,7 @@ _COLUMNS = (
     "stock",
     "usage_authorization_token",
     "usage_authorization_token_required",
+    "image_template",
 )
 
 
