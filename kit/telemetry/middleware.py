@@ -49,22 +49,27 @@ class TelemetryMiddleware:
             labels = {"route": route, "method": _method(request.method), "status": str(status)}
             metrics.HTTP_REQUESTS.labels(**labels).inc()
             metrics.HTTP_LATENCY.labels(**labels).observe(seconds)
-            access_log.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.path,
-                status,
-                seconds * 1000,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "client": _client_ip(request),
-                    "user_agent": request.headers.get("X-User-Agent") or request.headers.get("User-Agent", ""),
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):  # the record's fields cost more than the check
+                _log_access(request, route, status, seconds)
+
+
+def _log_access(request, route: str, status: int, seconds: float) -> None:
+    access_log.info(
+        "%s %s %s %.1fms",
+        request.method,
+        request.path,
+        status,
+        seconds * 1000,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client": _client_ip(request),
+            "user_agent": request.headers.get("X-User-Agent") or request.headers.get("User-Agent", ""),
+        },
+    )
 
 
 @receiver(request_finished, dispatch_uid="telemetry-request-id-clear")
