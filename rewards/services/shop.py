@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 
 from kit.errors import InvalidParameters
@@ -75,7 +75,12 @@ def reward_delete(*, reward: Reward) -> None:
             reward.archived_at = timezone.now()
             reward.save(update_fields=["archived_at", "updated_at"])
         return
-    reward.delete()
+    try:
+        with transaction.atomic():
+            reward.delete()
+    except ProtectedError:  # bought by a concurrent request since the check above: archive it instead
+        reward.archived_at = timezone.now()
+        reward.save(update_fields=["archived_at", "updated_at"])
 
 
 # --- Purchase and use --------------------------------------------------------------------------------
