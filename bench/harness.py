@@ -7,6 +7,7 @@ because the machine is shared and noisy. Run them on demand (see docs/benchmarks
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -23,6 +24,23 @@ PYTHON = sys.executable
 PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/postgres"
 HEADERS = {"X-User-Agent": "bench", "X-Product-Name": "bench"}
+LOCK_PATH = Path(os.environ.get("BENCH_LOCK", "/tmp/loyalty-bench.lock"))
+_lock_file = None
+
+
+def hold_machine() -> None:
+    """One benchmark at a time on this machine: the databases have fixed names (each run drops and
+    recreates its own) and two runs on 2 cores would measure each other. Blocks until the running one
+    ends; held until this process exits. Called by every entry point that creates a database."""
+    global _lock_file
+    if _lock_file is not None:
+        return
+    _lock_file = open(LOCK_PATH, "a")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(_lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for the benchmark running on this machine ({LOCK_PATH})", file=sys.stderr)
+        fcntl.flock(_lock_file, fcntl.LOCK_EX)
 
 
 def ensure_tool(command: str, debian_package: str) -> str:
@@ -40,6 +58,8 @@ def ensure_tool(command: str, debian_package: str) -> str:
 def recreate_database(name: str) -> str:
     """Drop and create a PostgreSQL database; returns its DATABASE_URL."""
     import psycopg
+
+    hold_machine()
 
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -390,6 +410,7 @@ def prepared(database: str, *scenarios: str, reuse: bool = False) -> tuple[str, 
     the figures then include whatever earlier runs wrote)."""
     saved = ROOT / "var" / "bench" / f"{database}.json"
     url = f"postgres://postgres@{PG_HOST}:5432/{database}"
+    hold_machine()
     if reuse and saved.exists():
         return url, bench_env(url, DJANGO_SETTINGS_MODULE="bench.settings"), json.loads(saved.read_text())
     url, env = fresh_database(database)
