@@ -117,6 +117,21 @@ def usage_insert(
 # --- Lists ----------------------------------------------------------------------------------------------
 
 
+def ids_of_merged_pages(parts: list[tuple[str, list[Any]]], *, descending: bool, limit: int, offset: int) -> list[int]:
+    """The ids of one page of the union of `parts`: statements selecting `(id, name_key)`, each ordered by
+    `name_key` then `id` as the page is and limited to `offset + limit` rows (so PostgreSQL walks each one's
+    index only as far as the page). The page is `ORDER BY name_key` (nulls last, first when descending), `id`.
+    Each part goes into its own subquery: SQLite admits ORDER BY and LIMIT in a compound only there."""
+    union = " UNION ALL ".join(f"SELECT * FROM ({part}) AS part{n}" for n, (part, _) in enumerate(parts))
+    key = "u.name_key DESC NULLS FIRST" if descending else "u.name_key ASC NULLS LAST"
+    params = [param for _, part_params in parts for param in part_params]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.id FROM ({union}) AS u ORDER BY {key}, u.id ASC LIMIT %s OFFSET %s", [*params, limit, offset]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def collection_position(collection_id: int) -> RawSQL:
     """The offer's 1-based position in the collection's `offers_order` (null when absent), for ORDER BY."""
     table = Offer._meta.db_table

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.functions import Lower
 
 from kit.errors import ResourceNotFound
 from loyalty.models import LoyaltyClub, MemberGroup
 from offers.exceptions import OfferNotFound
 from offers.extras_filter import extras_q
 from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferStore, OfferTag
-from offers.texts import AllTexts, LocalizedText
+from offers.texts import AllTexts, languages_signature, name_order_key
 
 MAX_ID = 2**63
 
@@ -161,11 +160,26 @@ def offers_admin_list(
             | Exists(tagged.filter(value__icontains=f.search))
             | Exists(stored.filter(value__icontains=f.search))
         )
-    expression = Lower(LocalizedText("name", languages or [])) if sort_by == "name" else F(sort_by)
+    if sort_by == "name":
+        expression = (
+            F("name_sort") if _names_sorted(club=club, languages=languages or []) else name_order_key(languages or [])
+        )
+    else:
+        expression = F(sort_by)
     order = (
         OrderBy(expression, descending=True, nulls_first=True) if descending else OrderBy(expression, nulls_last=True)
     )
     return qs.order_by(order, "id")
+
+
+def _names_sorted(*, club: LoyaltyClub, languages: list[str]) -> bool:
+    """True when every offer of the club carries the stored sort key of these languages: ordering on
+    `Offer.name_sort` then gives the order of `name_order_key(languages)` (see `Offer.name_sort`)."""
+    signature = languages_signature(languages)
+    other = (
+        Q(name_sort_language__isnull=True) | Q(name_sort_language__lt=signature) | Q(name_sort_language__gt=signature)
+    )
+    return not Offer.objects.filter(other, club=club).exists()
 
 
 # --- Collections ----------------------------------------------------------------------------------
