@@ -158,7 +158,9 @@ class Offer(models.Model):
             models.Index(
                 fields=["club", "scope", "name_sort_language", "name_sort", "id"], name="offer_name_sort_scope"
             ),
-            models.Index(fields=["club", "name_sort_language", "name_sort", "id"], name="offer_name_sort"),
+            models.Index(
+                fields=["club", "archived_at", "name_sort_language", "name_sort", "id"], name="offer_name_sort"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -132,6 +132,29 @@ def ids_of_merged_pages(parts: list[tuple[str, list[Any]]], *, descending: bool,
         return [row[0] for row in cursor.fetchall()]
 
 
+def values_of_offers(model, offers_with_pk) -> list[str]:
+    """The distinct `value`s of `model` (OfferTag or OfferStore) rows whose offer is in
+    `offers_with_pk(pk)`, a function of a correlated offer id giving an offer queryset (the visibility
+    rules stay in their selectors), in `ORDER BY value` order.
+
+    A skip scan over the `(value, offer)` index: each step finds the next value above the last one that has
+    an offer in the set, probing its rows in offer id order and stopping at the first that qualifies. It
+    costs a few index probes per value of the answer, instead of reading every row of the catalogue; a value
+    whose rows all fail (other clubs' offers, hidden ones) is read through to its end."""
+    table = model._meta.db_table
+    exists_sql, exists_params = offers_with_pk(RawSQL("r.offer_id", [])).values("pk").query.sql_with_params()
+    statement = (
+        f"WITH RECURSIVE walk(value) AS ("
+        f"SELECT (SELECT r.value FROM {table} r WHERE EXISTS ({exists_sql}) ORDER BY r.value LIMIT 1) "
+        f"UNION ALL SELECT (SELECT r.value FROM {table} r WHERE r.value > walk.value AND EXISTS ({exists_sql}) "
+        f"ORDER BY r.value LIMIT 1) FROM walk WHERE walk.value IS NOT NULL"
+        f") SELECT value FROM walk WHERE value IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*exists_params, *exists_params])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def collection_position(collection_id: int) -> RawSQL:
     """The offer's 1-based position in the collection's `offers_order` (null when absent), for ORDER BY."""
     table = Offer._meta.db_table

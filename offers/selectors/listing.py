@@ -287,15 +287,21 @@ class OffersMeta:
 
 def offers_meta(*, club: LoyaltyClub, member: Member | None, scope: str, now: datetime | None = None) -> OffersMeta:
     """Distinct tags, stores and collections of the offers this context lists (SPEC §4.7). Four queries."""
-    visible = offers_visible(club=club, member=member, scope=scope, now=now or timezone.now()).values("pk")
-    tags = list(OfferTag.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct())
-    stores = list(
-        OfferStore.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct()
+    now = now or timezone.now()
+
+    def visible_with_pk(pk) -> QuerySet[Offer]:
+        return offers_visible(club=club, member=member, scope=scope, now=now).filter(pk=pk)
+
+    tags = sql.values_of_offers(OfferTag, visible_with_pk)
+    stores = sql.values_of_offers(OfferStore, visible_with_pk)
+    # Per collection of the club, the first of its offers that is visible (an index probe each).
+    in_collection = CollectionOffer.objects.filter(collection_id=OuterRef("pk")).filter(
+        Exists(visible_with_pk(OuterRef("offer_id")))
     )
     collections = list(
-        Collection.objects.filter(
-            club=club, pk__in=CollectionOffer.objects.filter(offer__in=visible).values("collection_id")
-        ).values("id", "title", "description", "short_description", "offers_order")
+        Collection.objects.filter(Exists(in_collection), club=club).values(
+            "id", "title", "description", "short_description", "offers_order"
+        )
     )
     by_id = {c["id"]: {**c, "files": []} for c in collections}
     if by_id:
