@@ -92,9 +92,11 @@ def _catalogue(club: LoyaltyClub, count: int) -> list[int]:
     offers = Offer.objects.bulk_create([_offer(club, i) for i in range(count)], batch_size=2000)
     ids = [o.pk for o in offers]
     OfferTag.objects.bulk_create(
-        [OfferTag(offer_id=pk, value=f"tag{(pk + k) % 20}") for pk in ids for k in (0, 7)], batch_size=5000
+        [OfferTag(offer_id=pk, club=club, value=f"tag{(pk + k) % 20}") for pk in ids for k in (0, 7)], batch_size=5000
     )
-    OfferStore.objects.bulk_create([OfferStore(offer_id=pk, value=f"Store {pk % 50}") for pk in ids], batch_size=5000)
+    OfferStore.objects.bulk_create(
+        [OfferStore(offer_id=pk, club=club, value=f"Store {pk % 50}") for pk in ids], batch_size=5000
+    )
     OfferFile.objects.bulk_create(
         [OfferFile(offer_id=pk, url=f"https://cdn.example/{pk}.jpg", width=640, height=480) for pk in ids],
         batch_size=5000,

@@ -175,11 +175,20 @@ class OfferTag(models.Model):
     """One tag of an offer; a table rather than a JSON list so filters run in SQL on every database."""
 
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="tag_rows")
+    # The offer's club, written with the row by offers.services.catalog: the meta's distinct tags walk the
+    # club's values in an index (offers.sql.values_of_offers). A row without it (written elsewhere) is
+    # still found, by a scan of such rows.
+    club = models.ForeignKey(
+        LoyaltyClub, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
     value = models.CharField(max_length=255)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offer", "value"], name="offer_tag_unique")]
-        indexes = [models.Index(fields=["value", "offer"], name="offer_tag_value")]
+        indexes = [
+            models.Index(fields=["value", "offer"], name="offer_tag_value"),
+            models.Index(fields=["club", "value", "offer"], name="offer_tag_club_value"),
+        ]
 
     def __str__(self) -> str:
         return self.value
@@ -189,11 +198,17 @@ class OfferStore(models.Model):
     """One store name of an offer (same design as OfferTag)."""
 
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="store_rows")
+    club = models.ForeignKey(
+        LoyaltyClub, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
     value = models.CharField(max_length=255)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offer", "value"], name="offer_store_unique")]
-        indexes = [models.Index(fields=["value", "offer"], name="offer_store_value")]
+        indexes = [
+            models.Index(fields=["value", "offer"], name="offer_store_value"),
+            models.Index(fields=["club", "value", "offer"], name="offer_store_club_value"),
+        ]
 
     def __str__(self) -> str:
         return self.value

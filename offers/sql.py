@@ -132,26 +132,34 @@ def ids_of_merged_pages(parts: list[tuple[str, list[Any]]], *, descending: bool,
         return [row[0] for row in cursor.fetchall()]
 
 
-def values_of_offers(model, offers_with_pk) -> list[str]:
-    """The distinct `value`s of `model` (OfferTag or OfferStore) rows whose offer is in
+def values_of_offers(model, *, club_id: int, offers_with_pk) -> list[str]:
+    """The distinct `value`s of `model` (OfferTag or OfferStore) rows of the club whose offer is in
     `offers_with_pk(pk)`, a function of a correlated offer id giving an offer queryset (the visibility
     rules stay in their selectors), in `ORDER BY value` order.
 
-    A skip scan over the `(value, offer)` index: each step finds the next value above the last one that has
-    an offer in the set, probing its rows in offer id order and stopping at the first that qualifies. It
-    costs a few index probes per value of the answer, instead of reading every row of the catalogue; a value
-    whose rows all fail (other clubs' offers, hidden ones) is read through to its end."""
+    A skip scan over the `(club, value, offer)` index: each step finds the club's next value above the last
+    one that has an offer in the set, probing its rows in offer id order and stopping at the first that
+    qualifies: a few index probes per value of the answer instead of every row of the catalogue (a value
+    whose offers are all hidden is read through). Rows without a club (not written by the catalog service)
+    are read in full and added."""
     table = model._meta.db_table
-    exists_sql, exists_params = offers_with_pk(RawSQL("r.offer_id", [])).values("pk").query.sql_with_params()
-    statement = (
-        f"WITH RECURSIVE walk(value) AS ("
-        f"SELECT (SELECT r.value FROM {table} r WHERE EXISTS ({exists_sql}) ORDER BY r.value LIMIT 1) "
-        f"UNION ALL SELECT (SELECT r.value FROM {table} r WHERE r.value > walk.value AND EXISTS ({exists_sql}) "
-        f"ORDER BY r.value LIMIT 1) FROM walk WHERE walk.value IS NOT NULL"
-        f") SELECT value FROM walk WHERE value IS NOT NULL"
+    exists_sql, exists_params = offers_with_pk(RawSQL("r.offer_id", [])).order_by().values("pk").query.sql_with_params()
+    # OFFSET keeps PostgreSQL from turning the EXISTS into a join (which it would hash, reading the club's
+    # every offer at each step): it stays a probe of the offer's primary key for each row walked.
+    exists_sql += " LIMIT 1 OFFSET 0"
+    first = f"SELECT r.value FROM {table} r WHERE r.club_id = %s AND EXISTS ({exists_sql}) ORDER BY r.value LIMIT 1"
+    after = (
+        f"SELECT r.value FROM {table} r WHERE r.club_id = %s AND r.value > walk.value AND EXISTS ({exists_sql}) "
+        "ORDER BY r.value LIMIT 1"
     )
+    statement = (
+        f"WITH RECURSIVE walk(value) AS (SELECT ({first}) UNION ALL SELECT ({after}) FROM walk "
+        "WHERE walk.value IS NOT NULL) SELECT value FROM walk WHERE value IS NOT NULL "
+        f"UNION SELECT r.value FROM {table} r WHERE r.club_id IS NULL AND EXISTS ({exists_sql}) ORDER BY 1"
+    )
+    params = [club_id, *exists_params, club_id, *exists_params, *exists_params]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*exists_params, *exists_params])
+        cursor.execute(statement, params)
         return [row[0] for row in cursor.fetchall()]
 
 

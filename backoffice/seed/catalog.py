@@ -576,8 +576,8 @@ def _offer_create(*, club, spec: OfferSpec, groups, collections, now: datetime) 
         extras={"store_floor": 1 + len(spec.store) % 3},
         created_at=created_at,
     )
-    OfferTag.objects.bulk_create([OfferTag(offer=offer, value=tag) for tag in spec.tags])
-    OfferStore.objects.bulk_create([OfferStore(offer=offer, value=spec.store)])
+    OfferTag.objects.bulk_create([OfferTag(offer=offer, club_id=offer.club_id, value=tag) for tag in spec.tags])
+    OfferStore.objects.bulk_create([OfferStore(offer=offer, club_id=offer.club_id, value=spec.store)])
     CollectionOffer.objects.bulk_create(
         [CollectionOffer(offer=offer, collection=collections[c]) for c in spec.collections]
     )

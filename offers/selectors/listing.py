@@ -292,8 +292,8 @@ def offers_meta(*, club: LoyaltyClub, member: Member | None, scope: str, now: da
     def visible_with_pk(pk) -> QuerySet[Offer]:
         return offers_visible(club=club, member=member, scope=scope, now=now).filter(pk=pk)
 
-    tags = sql.values_of_offers(OfferTag, visible_with_pk)
-    stores = sql.values_of_offers(OfferStore, visible_with_pk)
+    tags = sql.values_of_offers(OfferTag, club_id=club.pk, offers_with_pk=visible_with_pk)
+    stores = sql.values_of_offers(OfferStore, club_id=club.pk, offers_with_pk=visible_with_pk)
     # Per collection of the club, the first of its offers that is visible (an index probe each).
     in_collection = CollectionOffer.objects.filter(collection_id=OuterRef("pk")).filter(
         Exists(visible_with_pk(OuterRef("offer_id")))

@@ -190,7 +190,7 @@ def _values_sync(model, offer: Offer, values: list[str]) -> None:
     if current == values:
         return
     model.objects.filter(offer=offer).delete()
-    model.objects.bulk_create([model(offer=offer, value=value) for value in values])
+    model.objects.bulk_create([model(offer=offer, club_id=offer.club_id, value=value) for value in values])
 
 
 def _collections_sync(offer: Offer, collection_ids: list[int]) -> None:
@@ -290,7 +290,7 @@ def offers_clone(*, offers: list[Offer]) -> list[Offer]:
         clone.save(force_insert=True)
         for model in (OfferTag, OfferStore):
             values = model.objects.filter(offer_id=original.pk).order_by("id").values_list("value", flat=True)
-            model.objects.bulk_create([model(offer=clone, value=value) for value in values])
+            model.objects.bulk_create([model(offer=clone, club_id=clone.club_id, value=value) for value in values])
         CollectionOffer.objects.bulk_create(
             [
                 CollectionOffer(offer=clone, collection_id=pk)
