@@ -43,7 +43,11 @@ ENDPOINTS = (
     ("offers meta", "members/me/offers/meta", True),
     ("rewards list", "members/me/rewards-program/rewards", True),
 )
-INFO = (("member offer list, include_pagination_info", "members/me/offers?include_pagination_info=true", True),)
+INFO = (
+    ("member offer list, include_pagination_info", "members/me/offers?include_pagination_info=true", True),
+    # Languages other than the club's default: the stored key does not apply (docs/decisions.md).
+    ("member offer list, X-Locale: nb", "members/me/offers", True, {"X-Locale": "nb"}),
+)
 
 
 def prepare(*, reuse: bool) -> tuple[dict[str, str], dict[int, dict]]:
@@ -67,12 +71,12 @@ def prepare(*, reuse: bool) -> tuple[dict[str, str], dict[int, dict]]:
 
 def measure(server: Gunicorn, data: dict[int, dict], endpoints, *, duration: int, rounds: int) -> dict:
     results: dict[str, dict[int, list]] = {}
-    for label, path, bearer in endpoints:
+    for label, path, bearer, *extra in endpoints:
         per_size: dict[int, list] = {size: [] for size in SIZES}
         for _ in range(rounds):
             for size in SIZES:
                 club = data[size]
-                headers = {**HEADERS, "X-Client-Authorization": club["token"]}
+                headers = {**HEADERS, "X-Client-Authorization": club["token"], **(extra[0] if extra else {})}
                 if bearer:
                     headers["Authorization"] = f"Bearer {club['bearer']}"
                 url = f"{server.base_url}/v3/{club['club']}/{path}"
