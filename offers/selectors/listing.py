@@ -145,7 +145,16 @@ def offers_page(
         info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
         if info["is_out_of_range"] or total == 0:
             return OfferPage(rows=[], pagination_info=info)
-    page_ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
+    if len(filters.order_by) == 1 and filters.order_by[0][0] == "name":  # the two parts of `name_keyed`
+        descending = filters.order_by[0][1]
+        ordering = _page_order([("name_key", descending)], languages=[], collection_id=None)
+        parts = [
+            part(qs).order_by(*ordering)[: offset + per_page].query.sql_with_params()
+            for part in name_keyed(languages=languages)
+        ]
+        page_ids = sql.ids_of_merged_pages(parts, descending=descending, limit=per_page, offset=offset)
+    else:
+        page_ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
     return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=info)
 
 

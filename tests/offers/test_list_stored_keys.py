@@ -93,7 +93,7 @@ def test_the_member_list_by_name_is_the_order_of_the_computed_name(member_api, c
 
     expected = _expected(offers, list(dict.fromkeys(languages)), descending="DESC" in order)
     assert default == expected
-    assert _ids(with_info) == expected  # the path that sorts on the computed expression
+    assert _ids(with_info) == expected  # the path that also counts
     assert with_info.json()["pagination_info"]["total_count"] == len(offers)
 
 
