@@ -159,7 +159,7 @@ class Offer(models.Model):
                 fields=["club", "scope", "name_sort_language", "name_sort", "id"], name="offer_name_sort_scope"
             ),
             models.Index(
-                fields=["club", "archived_at", "name_sort_language", "name_sort", "id"], name="offer_name_sort"
+                fields=["club", "name_sort_language", "name_sort", "id", "archived_at"], name="offer_name_sort"
             ),
         ]
 

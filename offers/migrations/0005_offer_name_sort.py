@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="offer",
-            index=models.Index(fields=["club", "archived_at", "name_sort_language", "name_sort", "id"], name="offer_name_sort"),
+            index=models.Index(fields=["club", "name_sort_language", "name_sort", "id", "archived_at"], name="offer_name_sort"),
         ),
         migrations.RunPython(name_keys_fill, migrations.RunPython.noop),
     ]
