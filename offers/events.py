@@ -11,11 +11,14 @@ from offers.models import OfferGrant, OfferUsage
 from webhooks import services as webhooks
 
 
-def offer_used(*, usage: OfferUsage) -> None:
+def offer_used(*, usage: OfferUsage, endpoints: Sequence | None = None) -> None:
+    """`endpoints`: the club's active webhook endpoints when the caller read them already (see
+    `webhooks.services.event_emit`)."""
     webhooks.event_emit(
         club_id=usage.offer.club_id,
         type="offer.used",
         member_id=usage.member_id,
+        endpoints=endpoints,
         data={
             "usage_id": usage.id,
             "offer_id": usage.offer_id,

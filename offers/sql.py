@@ -114,6 +114,96 @@ def usage_insert(
         return usage_id
 
 
+# --- A use in one statement (PostgreSQL) ---------------------------------------------------------------
+#
+# The use decides in Python (`offers.rules.use_decide`) on facts read in one statement, without a lock
+# (`offers.selectors.usage.use_facts`), then applies in one call of this function, which runs as one
+# statement, atomic by itself (no BEGIN / COMMIT, no savepoint). It writes only if the member's state row and
+# the drawn grant are what the decision saw (else answers USE_CHANGED and the caller redoes the use under the
+# locks), and takes the stock last with the same conditional UPDATE as `offer_take_stock`.
+# Installed by migration offers 0005; a change is a new version (a new function and migration), never an
+# edit of this text, which the migration reads.
+
+USE_APPLIED, USE_CHANGED, USE_NO_STOCK = 0, 1, 2
+
+USE_APPLY_FUNCTION_V1 = """
+CREATE OR REPLACE FUNCTION offers_use_apply_v1(
+    p_offer_id bigint, p_member_id bigint, p_seen_uses integer, p_seen_last_used_at timestamptz,
+    p_grant_id bigint, p_seen_grant_uses integer, p_now timestamptz, p_authorized boolean,
+    OUT outcome integer, OUT usage_id bigint, OUT offer_uses integer, OUT offer_stock integer
+) LANGUAGE plpgsql AS $$
+DECLARE
+    state_id bigint;
+    state_uses integer;
+    state_last timestamptz;
+    grant_uses integer;
+BEGIN
+    -- The state row, created or locked (as offers.sql.states_lock does), must be the one the decision read.
+    INSERT INTO offers_offermemberstate (offer_id, member_id, uses_count, grants_count, last_used_at)
+    VALUES (p_offer_id, p_member_id, 0, 0, NULL)
+    ON CONFLICT (offer_id, member_id) DO UPDATE SET offer_id = EXCLUDED.offer_id
+    RETURNING id, uses_count, last_used_at INTO state_id, state_uses, state_last;
+    IF state_uses <> p_seen_uses OR state_last IS DISTINCT FROM p_seen_last_used_at THEN
+        outcome := 1;
+        RETURN;
+    END IF;
+    -- So must the grant the use draws from.
+    IF p_grant_id IS NOT NULL THEN
+        SELECT uses_count INTO grant_uses FROM offers_offergrant WHERE id = p_grant_id FOR UPDATE;
+        IF NOT FOUND OR grant_uses <> p_seen_grant_uses THEN
+            outcome := 1;
+            RETURN;
+        END IF;
+    END IF;
+    -- The stock, last (offers.sql.offer_take_stock).
+    UPDATE offers_offer SET uses_count = uses_count + 1
+    WHERE id = p_offer_id AND (stock IS NULL OR uses_count < stock)
+    RETURNING uses_count, stock INTO offer_uses, offer_stock;
+    IF NOT FOUND THEN
+        outcome := 2;
+        RETURN;
+    END IF;
+    INSERT INTO offers_offerusage (offer_id, member_id, grant_id, used_at, authorized)
+    VALUES (p_offer_id, p_member_id, p_grant_id, p_now, p_authorized)
+    RETURNING id INTO usage_id;
+    UPDATE offers_offermemberstate SET uses_count = uses_count + 1, last_used_at = p_now WHERE id = state_id;
+    IF p_grant_id IS NOT NULL THEN
+        UPDATE offers_offergrant SET uses_count = uses_count + 1 WHERE id = p_grant_id;
+    END IF;
+    outcome := 0;
+END
+$$
+"""
+
+
+@dataclass(frozen=True)
+class UseApplied:
+    outcome: int  # USE_APPLIED, USE_CHANGED or USE_NO_STOCK
+    usage_id: int | None = None
+    uses_count: int | None = None  # the offer's, after the use
+    stock: int | None = None
+
+
+def use_apply(
+    *,
+    offer_id: int,
+    member_id: int,
+    seen_uses: int,
+    seen_last_used_at: datetime | None,
+    grant_id: int | None,
+    seen_grant_uses: int | None,
+    now: datetime,
+    authorized: bool,
+) -> UseApplied:
+    """Apply a use decided on facts read without a lock, in one statement (PostgreSQL): see above."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM offers_use_apply_v1(%s, %s, %s, %s, %s, %s, %s, %s)",
+            [offer_id, member_id, seen_uses, seen_last_used_at, grant_id, seen_grant_uses, now, authorized],
+        )
+        return UseApplied(*cursor.fetchone())
+
+
 # --- Lists ----------------------------------------------------------------------------------------------
 
 

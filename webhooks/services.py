@@ -16,13 +16,15 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Func, JSONField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from kit.db.races import lock_for_delete
@@ -66,20 +68,50 @@ _active_endpoints = PreparedLookup(
 )
 
 
-def event_emit(*, club_id: int, type: str, data: dict, member_id: int | None = None) -> OutboxEvent | None:
+def active_endpoints_json() -> Subquery:
+    """The active endpoints of the outer query's club (`OuterRef("club_id")`) as a JSON array of
+    `[id, events]` pairs, by id (PostgreSQL): for a caller that reads them within a statement of its own and
+    then passes them to `event_emit(endpoints=…)` and `endpoints_listening`. Null when the club has none."""
+    from django.contrib.postgres.aggregates import JSONBAgg  # PostgreSQL only: loaded when asked for
+
+    pairs = (
+        WebhookEndpoint.objects.filter(club_id=OuterRef("club_id"), active=True)
+        .order_by()
+        .values("club_id")
+        .annotate(pairs=JSONBAgg(Func(F("id"), F("events"), function="jsonb_build_array"), order_by="id"))
+        .values("pairs")
+    )
+    return Subquery(pairs, output_field=JSONField())
+
+
+def endpoints_listening(endpoints: Iterable[Sequence[Any]], type: str) -> list[int]:
+    """The ids of those of a club's active endpoints (`(id, events)` pairs) subscribed to `type`."""
+    return [endpoint_id for endpoint_id, events in endpoints if type in (events or [])]
+
+
+def event_emit(
+    *,
+    club_id: int,
+    type: str,
+    data: dict,
+    member_id: int | None = None,
+    endpoints: Iterable[Sequence[Any]] | None = None,
+) -> OutboxEvent | None:
     """Record an event in the outbox, in the caller's transaction (a rollback emits nothing).
     `data` must be JSON-serialisable (ids, ISO datetimes). Events of one member are delivered in order.
 
     Writes the event and one delivery per active endpoint of the club subscribed to `type`; nothing at all
     when no endpoint listens. Delivery is scheduled after the commit. Locks nothing (new rows only).
+    `endpoints`: the club's active endpoints as `(id, events)` pairs when the caller has read them already
+    (`active_endpoints_json`), which spares the query.
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type: {type}")
     # Every domain event passes here, listened to or not: the business metrics count them after commit.
     metrics.business_event(type=type, data=data)
-    endpoint_ids = [
-        endpoint_id for endpoint_id, events in _active_endpoints.rows(club_id=club_id) if type in (events or [])
-    ]
+    if endpoints is None:
+        endpoints = _active_endpoints.rows(club_id=club_id)
+    endpoint_ids = endpoints_listening(endpoints, type)
     if not endpoint_ids:
         return None
     now = timezone.now()

@@ -166,10 +166,11 @@ class MemberOfferUseView(MemberOfferAPIView):
     )
     def post(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
-        offer = visibility.offer_get_visible(club=request.club, scope=scope, offer_id=offer_id)
+        target = use.offer_use_target(club=request.club, scope=scope, offer_id=offer_id, member=request.member)
         body = parse_body(s.MemberOfferUseInputSerializer, request.data if request.data is not None else {})
-        result = use.offer_use(offer=offer, member=request.member, authorization_token=body.get("authorization_token"))
-        figures = result.figures
+        token = body.get("authorization_token")
+        result = use.offer_use_by_id(target=target, member=request.member, authorization_token=token)
+        offer, figures = target.offer, result.figures
         usage = s.usage_to_json(
             usable=figures.usable,
             max_uses=figures.max_uses,

@@ -7,9 +7,11 @@ decisions themselves are `offers.rules.usage_figures`; this is their form as SQL
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Case,
@@ -18,7 +20,9 @@ from django.db.models import (
     Exists,
     F,
     FilteredRelation,
+    Func,
     IntegerField,
+    JSONField,
     OuterRef,
     Q,
     QuerySet,
@@ -33,8 +37,9 @@ from kit.periods import period_start
 from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
 from offers import sql
-from offers.models import GRANT_TYPES, Offer, OfferLike, OfferType, OfferUsage, Scope, Timespan
+from offers.models import GRANT_TYPES, Offer, OfferGrant, OfferLike, OfferType, OfferUsage, Scope, Timespan
 from offers.selectors.visibility import active_grants, offers_live
+from webhooks import services as webhooks
 
 
 def _in_audience(member_id: int) -> Exists:
@@ -257,3 +262,112 @@ def usage_rows(
     else:
         values.update(club_id=club.pk, scope=scope, pk=offer_id)
     return _usage_rows_lookups[(kind, member is None)].dicts(**values)
+
+
+# --- The facts of a use, in one statement (PostgreSQL) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UseFacts:
+    """What `offers.rules.use_decide` needs of the offer and the member, read in one statement without a
+    lock (`use_facts`): the state row's `uses_count` / `last_used_at` (0 / None without a row), whether the
+    member is in the offer's audience, the member's grants of the offer still running at `read_at` (oldest
+    first), the uses since the start of the offer's current period (`period_start`, None without a period),
+    and the club's active webhook endpoints as `(id, events)` pairs."""
+
+    offer: Offer
+    uses_count: int
+    last_used_at: datetime | None
+    in_audience: bool
+    grants: list[OfferGrant]
+    period_start: datetime | None
+    period_uses: int
+    endpoints: list[list[Any]]
+    read_at: datetime
+
+
+_OFFER_COLUMNS = tuple(field.attname for field in Offer._meta.concrete_fields)
+_FACT_COLUMNS = ("f_uses", "f_last_used_at", "f_in_audience", "f_grants", "f_period_uses", "f_endpoints")
+
+
+def _use_facts_build(p):
+    from django.contrib.postgres.aggregates import JSONBAgg  # PostgreSQL only, like this lookup
+
+    base = offers_live(club=LoyaltyClub(pk=p.club_id), scope=p.scope, now=p.now).filter(pk=p.pk)
+    grants = active_grants(member_id=p.member_id, now=p.now)
+    grant_rows = (
+        grants.order_by()
+        .values("offer")
+        .annotate(
+            rows=JSONBAgg(
+                Func(F("id"), F("usable_until"), F("uses_count"), function="jsonb_build_array"), order_by="id"
+            )
+        )
+        .values("rows")
+    )
+    starts = {ts: getattr(p, f"period_{ts}_at") for ts in Timespan.values}
+    qs = (
+        base.annotate(f_state=FilteredRelation("member_states", condition=Q(member_states__member_id=p.member_id)))
+        .annotate(f_period_start=_period_start_expr(starts))
+        .annotate(
+            f_uses=Coalesce(F("f_state__uses_count"), Value(0)),
+            f_last_used_at=F("f_state__last_used_at"),
+            f_in_audience=_in_audience(p.member_id),
+            f_grants=Subquery(grant_rows, output_field=JSONField()),
+            f_period_uses=Case(
+                When(periodic_timespan__isnull=True, then=Value(0)),
+                default=Coalesce(
+                    _count(
+                        OfferUsage.objects.filter(
+                            offer=OuterRef("pk"), member_id=p.member_id, used_at__gte=OuterRef("f_period_start")
+                        )
+                    ),
+                    Value(0),
+                ),
+                output_field=IntegerField(),
+            ),
+            f_endpoints=webhooks.active_endpoints_json(),
+        )
+    )
+    return qs.values_list(*_OFFER_COLUMNS, *_FACT_COLUMNS)
+
+
+_use_facts_lookup = PreparedLookup(_use_facts_build)
+
+
+def use_facts(*, club: LoyaltyClub, scope: str, offer_pk: int, member: Member, now: datetime) -> UseFacts | None:
+    """The live offer `offer_pk` of the club in the scope (as `offers.selectors.visibility.offer_get_visible`
+    finds it), with the member's facts of a use at `now`, in one statement; None when no such offer.
+    PostgreSQL only (the other databases take the locking path)."""
+    starts = period_starts(club=club, now=now)
+    values = {f"period_{ts}_at": start for ts, start in starts.items()}
+    rows = _use_facts_lookup.rows(club_id=club.pk, scope=scope, now=now, pk=offer_pk, member_id=member.pk, **values)
+    if not rows:
+        return None
+    row = rows[0]
+    n = len(_OFFER_COLUMNS)
+    offer = Offer.from_db(connection.alias, _OFFER_COLUMNS, row[:n])
+    offer.club = club
+    uses, last_used_at, in_audience, grant_rows, period_uses, endpoints = row[n:]
+    grants = []
+    for grant_id, usable_until, grant_uses in grant_rows or []:
+        grant = OfferGrant(
+            id=grant_id,
+            offer_id=offer.pk,
+            member_id=member.pk,
+            usable_until=None if usable_until is None else datetime.fromisoformat(usable_until),
+            uses_count=grant_uses,
+        )
+        grant._state.adding, grant._state.db = False, connection.alias
+        grants.append(grant)
+    return UseFacts(
+        offer=offer,
+        uses_count=uses,
+        last_used_at=last_used_at,
+        in_audience=bool(in_audience),
+        grants=grants,
+        period_start=starts[offer.periodic_timespan] if offer.periodic_timespan else None,
+        period_uses=period_uses,
+        endpoints=endpoints or [],
+        read_at=now,
+    )

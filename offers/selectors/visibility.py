@@ -59,16 +59,22 @@ _offer_live_by_id = PreparedLookup(
 )
 
 
-def offer_get_visible(*, club: LoyaltyClub, scope: str, offer_id: int | str, now: datetime | None = None) -> Offer:
-    """The live offer with this id in this club and scope (SPEC §4.4 GET, §4.5 check 1), else 404.
-    Audience and grants are not visibility rules here: they make the offer unusable instead."""
+def offer_pk(offer_id: int | str) -> int:
+    """The offer id of a URL as a primary key, else 404 (no offer has an id that is no positive bigint)."""
     try:
         pk = int(offer_id)
     except (TypeError, ValueError):
         raise OfferNotFound(offer_id) from None
-    offer = None
-    if 0 < pk < 2**63:
-        offer = _offer_live_by_id.first(club_id=club.pk, scope=scope, now=now or timezone.now(), pk=pk)
+    if not 0 < pk < 2**63:
+        raise OfferNotFound(offer_id)
+    return pk
+
+
+def offer_get_visible(*, club: LoyaltyClub, scope: str, offer_id: int | str, now: datetime | None = None) -> Offer:
+    """The live offer with this id in this club and scope (SPEC §4.4 GET, §4.5 check 1), else 404.
+    Audience and grants are not visibility rules here: they make the offer unusable instead."""
+    pk = offer_pk(offer_id)
+    offer = _offer_live_by_id.first(club_id=club.pk, scope=scope, now=now or timezone.now(), pk=pk)
     if offer is None:
         raise OfferNotFound(offer_id)
     offer.club = club  # callers read club settings (timezone, activation time, tokens) without a query

@@ -5,6 +5,14 @@ Limits are exact under concurrency: a use first locks the member's `OfferMemberS
 (`offers.rules.use_decide`), and takes the global stock last with one conditional UPDATE of the offer row
 (`offers.sql.offer_take_stock`, whose row count answers `Global limit exceeded`). Grants take the same
 locks in the same order (state row → offer row), see `offers.services.grants`.
+
+On PostgreSQL the API's use (`offer_use_by_id`) first tries the same decision with fewer round trips: the
+offer and the member's facts in one statement without a lock (`offers.selectors.usage.use_facts`), the
+decision in Python (the same `use_decide`), then one call of a server-side function (`offers.sql.use_apply`)
+that writes only if the state row and the drawn grant are still what the decision saw, and takes the stock
+last. Whenever they are not (a use of the same member and offer committed in between), or the use needs
+the transaction for more (an authorized use in a club with rewards, a club with webhook endpoints), it
+does the use under the locks instead (`offer_use`), which then decides again on fresh facts.
 """
 
 from __future__ import annotations
@@ -21,8 +29,11 @@ from kit.periods import period_start
 from loyalty.models import LoyaltyClub, Member
 from loyalty.selectors import member_in_group
 from offers import events, rules, sql
-from offers.exceptions import GlobalLimitExceeded
+from offers.exceptions import GlobalLimitExceeded, OfferNotFound
 from offers.models import Offer, OfferEvent, OfferGrant, OfferLike, OfferUsage, Scope
+from offers.selectors import usage as usage_selectors
+from offers.selectors import visibility
+from webhooks import services as webhooks
 
 
 @dataclass
@@ -126,6 +137,101 @@ def offer_use(
             uses_count=state.uses_count + 1,
             last_used_at=now,
             period_uses=period_uses + 1,
+        ),
+    )
+    return UseResult(usage=usage, figures=figures)
+
+
+# --- The API's use: fewer round trips on PostgreSQL ------------------------------------------------------
+
+
+@dataclass
+class UseTarget:
+    """The offer a use request names (SPEC §4.5 check 1 passed), and on PostgreSQL the member's facts read
+    with it (`offers.selectors.usage.use_facts`)."""
+
+    offer: Offer
+    facts: usage_selectors.UseFacts | None = None
+
+
+def offer_use_target(*, club: LoyaltyClub, scope: str, offer_id: int | str, member: Member) -> UseTarget:
+    """Check 1: the live offer of the club in the scope, else 404 (`offer_get_visible`'s answer); on
+    PostgreSQL, in the same statement, the facts `offer_use_by_id` decides on."""
+    if connection.vendor != "postgresql":
+        return UseTarget(visibility.offer_get_visible(club=club, scope=scope, offer_id=offer_id))
+    pk = visibility.offer_pk(offer_id)
+    facts = usage_selectors.use_facts(club=club, scope=scope, offer_pk=pk, member=member, now=timezone.now())
+    if facts is None:
+        raise OfferNotFound(offer_id)
+    return UseTarget(facts.offer, facts)
+
+
+def offer_use_by_id(*, target: UseTarget, member: Member, authorization_token: str | None = None) -> UseResult:
+    """`offer_use` of the target's offer, with the same answers; with the facts of `offer_use_target`, in one
+    more round trip when nothing changed since they were read (see the module's docstring)."""
+    facts, offer = target.facts, target.offer
+    if facts is None:
+        return offer_use(offer=offer, member=member, authorization_token=authorization_token)
+    club = offer.club
+    if member.club_id == club.id:
+        member.club = club
+    # Read after the facts: any use they show committed before this instant (as under the lock, a use is
+    # never timestamped before the one it follows).
+    now = timezone.now()
+    if offer.periodic_timespan and period_start(offer.periodic_timespan, now=now, tz=club.tzinfo) != facts.period_start:
+        return offer_use(offer=offer, member=member, authorization_token=authorization_token)  # a period began
+    token_valid = None
+    if authorization_token is not None:
+        candidates = [offer.usage_authorization_token or "", *(club.usage_authorization_tokens or [])]
+        token_valid = rules.authorization_token_valid(authorization_token, candidates)
+    grants = rules.grants_in_draw_order(facts.grants, now)
+    decision = rules.use_decide(
+        offer,
+        now=now,
+        banned_until=member.banned_until,
+        in_audience=facts.in_audience,
+        grants=grants,
+        token_valid=token_valid,
+        last_used_at=facts.last_used_at,
+        activation=timedelta(seconds=club.activated_seconds_time),
+        member_uses=facts.uses_count,
+        period_uses=facts.period_uses,
+    )
+    if decision.refusal is not None:
+        raise decision.refusal
+    grant, authorized = decision.grant, decision.authorized
+    if (authorized and club.rewards_enabled) or webhooks.endpoints_listening(facts.endpoints, "offer.used"):
+        # The rewards hook and the outbox write in the use's transaction: the locking path has one.
+        return offer_use(offer=offer, member=member, authorization_token=authorization_token)
+    applied = sql.use_apply(
+        offer_id=offer.id,
+        member_id=member.id,
+        seen_uses=facts.uses_count,
+        seen_last_used_at=facts.last_used_at,
+        grant_id=grant.id if grant else None,
+        seen_grant_uses=grant.uses_count if grant else None,
+        now=now,
+        authorized=authorized,
+    )
+    if applied.outcome == sql.USE_CHANGED:
+        return offer_use(offer=offer, member=member, authorization_token=authorization_token)
+    if applied.outcome == sql.USE_NO_STOCK:  # 9, last
+        raise GlobalLimitExceeded()
+    offer.uses_count, offer.stock = applied.uses_count, applied.stock
+    usage = OfferUsage(id=applied.usage_id, offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
+    usage._state.adding, usage._state.db = False, connection.alias
+    if grant is not None:
+        grant.uses_count += 1
+    events.offer_used(usage=usage, endpoints=facts.endpoints)
+    figures = rules.usage_figures(
+        offer,
+        now=now,
+        member=rules.MemberUsage(
+            in_audience=True,
+            grant_uses=[g.uses_count for g in grants],
+            uses_count=facts.uses_count + 1,
+            last_used_at=now,
+            period_uses=facts.period_uses + 1,
         ),
     )
     return UseResult(usage=usage, figures=figures)
