@@ -40,6 +40,7 @@ from bench.harness import (
 
 TARGET_RATIO = 1.5  # p50 of the big member ≤ 1.5 × p50 of the small one (issue 21, target 5)
 CONNECTIONS = 1
+DEFAULT_PER_PAGE = 1000  # SPEC §6.5
 DATABASE = "loyalty_bench_status_scaling"
 
 
@@ -94,8 +95,12 @@ def measure(server: Gunicorn, data: dict, *, duration: int, rounds: int = 3) -> 
             results[label].append(wrk(url, connections=CONNECTIONS, duration=seconds, headers=headers))
             cpu[label] += server.workers_cpu_seconds()
     combined = {label: combine(slices) for label, slices in results.items()}
+    # Information: a page in the middle of the big history (its offset skipped along the index).
+    middle = max(data["sizes"][0] // 2 // DEFAULT_PER_PAGE, 1)
+    deep = wrk(_url(server, data, data["big"], f"?page={middle}"), connections=CONNECTIONS, duration=3, headers=headers)
     return {
         **combined,
+        "deep": (middle, deep),
         "sizes": sizes,
         "cpu_ms": {label: 1000 * cpu[label] / max(combined[label].requests, 1) for label in combined},
     }
@@ -118,6 +123,7 @@ def rows(result: dict, *, big: int, small: int) -> list[Row]:
         Row("   p99 ms", b.p99_ms, s.p99_ms, "info", True),
         Row(f"   req/s (c={CONNECTIONS})", b.rps, s.rps, "info", True),
         Row("   API worker CPU per request, ms", result["cpu_ms"]["big"], result["cpu_ms"]["small"], "info", True),
+        Row(f"   big member, page {result['deep'][0]:,}: p50 ms", result["deep"][1].p50_ms, s.p50_ms, "info", True),
     ]
 
 
@@ -129,7 +135,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the database of the previous run")
     args = parser.parse_args()
     env, data = prepare(big=args.big, small=args.small, reuse=args.reuse)
-    big, small = data.get("sizes", [args.big, args.small])
+    big, small = data["sizes"]
     with Gunicorn(env) as server:
         result = measure(server, data, duration=args.duration)
     print_table(rows(result, big=big, small=small), "Issue 21, target 5: rewards status, big history vs small")
