@@ -10,10 +10,12 @@ DEMO_MEMBERS ?= 200
 
 .PHONY: install run test lint format migrate clean
 
+# Two runs at once (a `make test` while `make run` starts) install one after the other, where flock exists.
+SERIAL := $(shell command -v flock >/dev/null 2>&1 && echo flock .venv.lock)
+
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(SERIAL) sh -c "$(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --upgrade pip \
+		&& $(BIN)/python -m pip install --quiet -e '.[dev]'"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -40,6 +40,7 @@ from offers.models import (  # noqa: E402
     OfferTag,
     OfferType,
 )
+from offers.services.catalog import offers_name_keys_refresh  # noqa: E402
 from rewards.models import Achievement, Lot, Membership, ProgramConfig, Reward, Transaction  # noqa: E402
 
 PASSWORD_HASH = "!"  # members of the benchmark never sign in with a password
@@ -92,9 +93,11 @@ def _catalogue(club: LoyaltyClub, count: int) -> list[int]:
     offers = Offer.objects.bulk_create([_offer(club, i) for i in range(count)], batch_size=2000)
     ids = [o.pk for o in offers]
     OfferTag.objects.bulk_create(
-        [OfferTag(offer_id=pk, value=f"tag{(pk + k) % 20}") for pk in ids for k in (0, 7)], batch_size=5000
+        [OfferTag(offer_id=pk, club=club, value=f"tag{(pk + k) % 20}") for pk in ids for k in (0, 7)], batch_size=5000
     )
-    OfferStore.objects.bulk_create([OfferStore(offer_id=pk, value=f"Store {pk % 50}") for pk in ids], batch_size=5000)
+    OfferStore.objects.bulk_create(
+        [OfferStore(offer_id=pk, club=club, value=f"Store {pk % 50}") for pk in ids], batch_size=5000
+    )
     OfferFile.objects.bulk_create(
         [OfferFile(offer_id=pk, url=f"https://cdn.example/{pk}.jpg", width=640, height=480) for pk in ids],
         batch_size=5000,
@@ -105,6 +108,7 @@ def _catalogue(club: LoyaltyClub, count: int) -> list[int]:
     CollectionOffer.objects.bulk_create(
         [CollectionOffer(collection=collections[pk % 10], offer_id=pk) for pk in ids], batch_size=5000
     )
+    offers_name_keys_refresh(club=club)  # what the catalog service writes with each offer
     return ids
 
 
@@ -119,6 +123,7 @@ def seed_use(*, members: int = 40_000, offers: int = 20) -> dict:
     """Targets 1 and 3: REGULAR offers without limits, and members who never used them (the `{id}` context)."""
     club, token = _club("bench-use")
     offer_ids = [o.pk for o in Offer.objects.bulk_create([_offer(club, i) for i in range(offers)])]
+    offers_name_keys_refresh(club=club)
     member_ids = _members(club, members, prefix="use")
     return {"club": club.slug, "token": token, "offer_ids": offer_ids, "member_ids": _span(member_ids)}
 
@@ -350,6 +355,31 @@ def seed_mixed(*, members: int = 2000, offers: int = 60) -> dict:
     }
 
 
+def seed_scaling(*, size: int = 1000) -> dict:
+    """Issue 21, target 1: a club with `size` published offers (the `_catalogue` of target 2) and `size`
+    rewards of which 100 are on offer (the rest archived: the shop's history), a joined, signed-in member."""
+    club, token = _club(f"bench-scale-{size}")
+    ProgramConfig.objects.get_or_create(club=club)
+    _catalogue(club, size)
+    member_ids = _members(club, 1, prefix=f"scale{size}-")
+    Membership.objects.create(member_id=member_ids[0], started_at=timezone.now() - timedelta(days=30))
+    now = timezone.now()
+    Reward.objects.bulk_create(
+        [
+            Reward(
+                club=club,
+                name=f"Reward {i:06d}",
+                price=10 + i % 90,
+                status=Reward.PUBLISHED,
+                archived_at=None if i < 100 else now - timedelta(days=1),
+            )
+            for i in range(max(size, 100))
+        ],
+        batch_size=5000,
+    )
+    return {"club": club.slug, "club_id": club.pk, "token": token, "bearer": _bearer(member_ids)[0]}
+
+
 def _span(ids: list[int]) -> dict:
     """Contiguous ids as {first, count} (bulk_create in a fresh table), so Lua scripts stay small."""
     ids = sorted(ids)
@@ -364,6 +394,7 @@ SCENARIOS = {
     "status": seed_status,
     "status_scaling": seed_status_scaling,
     "mixed": seed_mixed,
+    "scaling": seed_scaling,
 }
 
 
@@ -371,10 +402,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--club", help="existing club slug (hot)")
+    parser.add_argument("--size", type=int, help="offers and rewards of the club (scaling)")
     parser.add_argument("--big", type=int, help="ledger size of the big member (status, status_scaling)")
     parser.add_argument("--small", type=int, help="ledger size of the small member (status, status_scaling)")
     args = parser.parse_args()
-    kwargs = {name: getattr(args, name) for name in ("club", "big", "small") if getattr(args, name) is not None}
+    names = ("club", "size", "big", "small")
+    kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     with transaction.atomic():
         result = SCENARIOS[args.scenario](**kwargs)
     print("BENCHDATA " + json.dumps(result))

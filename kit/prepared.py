@@ -141,16 +141,26 @@ class PreparedLookup:
         found = self.all(using=using, **values)
         return found[0] if found else None
 
-    def _rows(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[list[Any]]]:
+    def statement(self, *, using: str = "default", **values: Any) -> tuple[str, list[Any]]:
+        """The SQL and the parameters a call with these values would run, without running it (for a
+        statement that embeds it, e.g. one part of a UNION ALL)."""
         compiled = self._compiled.get(using) or self._compile(using)
-        connection = connections[using]
+        return compiled.sql, self._params(compiled, using, values)
+
+    def _params(self, compiled: _Compiled, using: str, values: dict[str, Any]) -> list[Any]:
         params = list(compiled.params)
-        adapt = connection.ops.adapt_datetimefield_value
+        adapt = connections[using].ops.adapt_datetimefield_value
         for position, name in compiled.slots.items():
             value = values[name]
             params[position] = adapt(value) if isinstance(value, datetime) else value
         if self.paged:
             params[-2:] = [int(values["limit"]), int(values["offset"])]
+        return params
+
+    def _rows(self, using: str, values: dict[str, Any]) -> tuple[_Compiled, list[list[Any]]]:
+        compiled = self._compiled.get(using) or self._compile(using)
+        connection = connections[using]
+        params = self._params(compiled, using, values)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()

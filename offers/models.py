@@ -98,6 +98,14 @@ class Offer(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # The name's sort key (`offers.texts.name_order_key`) for the languages whose signature is
+    # `name_sort_language` (the club's default language), written by offers.services.catalog with every
+    # write of the name. Lists sorted by name walk an index on it instead of sorting the whole catalogue,
+    # and only while every offer of the club carries the key of the request's languages (see
+    # offers.selectors.listing `_names_sorted`); any other row, a NULL one included, sends them back to
+    # sorting on the computed expression, so a missing or stale key costs time, never a wrong order.
+    name_sort = models.TextField(null=True, blank=True, editable=False)
+    name_sort_language = models.CharField(max_length=255, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -145,6 +153,14 @@ class Offer(models.Model):
             ),
             models.Index(fields=["club", "status", "scope"], name="offer_club_status_scope"),
             models.Index(fields=["club", "campaign_id"], name="offer_club_campaign"),
+            # Pages by name: the member list (one scope) and the management list (every scope). Not partial:
+            # with server-side binding a generic plan cannot prove a partial index's predicate.
+            models.Index(
+                fields=["club", "scope", "name_sort_language", "name_sort", "id"], name="offer_name_sort_scope"
+            ),
+            models.Index(
+                fields=["club", "name_sort_language", "name_sort", "id", "archived_at"], name="offer_name_sort"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -159,11 +175,20 @@ class OfferTag(models.Model):
     """One tag of an offer; a table rather than a JSON list so filters run in SQL on every database."""
 
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="tag_rows")
+    # The offer's club, written with the row by offers.services.catalog: the meta's distinct tags walk the
+    # club's values in an index (offers.sql.values_of_offers). A row without it (written elsewhere) is
+    # still found, by a scan of such rows.
+    club = models.ForeignKey(
+        LoyaltyClub, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
     value = models.CharField(max_length=255)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offer", "value"], name="offer_tag_unique")]
-        indexes = [models.Index(fields=["value", "offer"], name="offer_tag_value")]
+        indexes = [
+            models.Index(fields=["value", "offer"], name="offer_tag_value"),
+            models.Index(fields=["club", "value", "offer"], name="offer_tag_club_value"),
+        ]
 
     def __str__(self) -> str:
         return self.value
@@ -173,11 +198,17 @@ class OfferStore(models.Model):
     """One store name of an offer (same design as OfferTag)."""
 
     offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="store_rows")
+    club = models.ForeignKey(
+        LoyaltyClub, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
     value = models.CharField(max_length=255)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offer", "value"], name="offer_store_unique")]
-        indexes = [models.Index(fields=["value", "offer"], name="offer_store_value")]
+        indexes = [
+            models.Index(fields=["value", "offer"], name="offer_store_value"),
+            models.Index(fields=["club", "value", "offer"], name="offer_store_club_value"),
+        ]
 
     def __str__(self) -> str:
         return self.value

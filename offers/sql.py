@@ -117,6 +117,52 @@ def usage_insert(
 # --- Lists ----------------------------------------------------------------------------------------------
 
 
+def ids_of_merged_pages(parts: list[tuple[str, list[Any]]], *, descending: bool, limit: int, offset: int) -> list[int]:
+    """The ids of one page of the union of `parts`: statements selecting `(id, name_key)`, each ordered by
+    `name_key` then `id` as the page is and limited to `offset + limit` rows (so PostgreSQL walks each one's
+    index only as far as the page). The page is `ORDER BY name_key` (nulls last, first when descending), `id`.
+    Each part goes into its own subquery: SQLite admits ORDER BY and LIMIT in a compound only there."""
+    union = " UNION ALL ".join(f"SELECT * FROM ({part}) AS part{n}" for n, (part, _) in enumerate(parts))
+    key = "u.name_key DESC NULLS FIRST" if descending else "u.name_key ASC NULLS LAST"
+    params = [param for _, part_params in parts for param in part_params]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.id FROM ({union}) AS u ORDER BY {key}, u.id ASC LIMIT %s OFFSET %s", [*params, limit, offset]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def values_of_offers(model, *, club_id: int, offers_with_pk) -> list[str]:
+    """The distinct `value`s of `model` (OfferTag or OfferStore) rows of the club whose offer is in
+    `offers_with_pk(pk)`, a function of a correlated offer id giving an offer queryset (the visibility
+    rules stay in their selectors), in `ORDER BY value` order.
+
+    A skip scan over the `(club, value, offer)` index: each step finds the club's next value above the last
+    one that has an offer in the set, probing its rows in offer id order and stopping at the first that
+    qualifies: a few index probes per value of the answer instead of every row of the catalogue (a value
+    whose offers are all hidden is read through). Rows without a club (not written by the catalog service)
+    are read in full and added."""
+    table = model._meta.db_table
+    exists_sql, exists_params = offers_with_pk(RawSQL("r.offer_id", [])).order_by().values("pk").query.sql_with_params()
+    # OFFSET keeps PostgreSQL from turning the EXISTS into a join (which it would hash, reading the club's
+    # every offer at each step): it stays a probe of the offer's primary key for each row walked.
+    exists_sql += " LIMIT 1 OFFSET 0"
+    first = f"SELECT r.value FROM {table} r WHERE r.club_id = %s AND EXISTS ({exists_sql}) ORDER BY r.value LIMIT 1"
+    after = (
+        f"SELECT r.value FROM {table} r WHERE r.club_id = %s AND r.value > walk.value AND EXISTS ({exists_sql}) "
+        "ORDER BY r.value LIMIT 1"
+    )
+    statement = (
+        f"WITH RECURSIVE walk(value) AS (SELECT ({first}) UNION ALL SELECT ({after}) FROM walk "
+        "WHERE walk.value IS NOT NULL) SELECT value FROM walk WHERE value IS NOT NULL "
+        f"UNION SELECT r.value FROM {table} r WHERE r.club_id IS NULL AND EXISTS ({exists_sql}) ORDER BY 1"
+    )
+    params = [club_id, *exists_params, club_id, *exists_params, *exists_params]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 def collection_position(collection_id: int) -> RawSQL:
     """The offer's 1-based position in the collection's `offers_order` (null when absent), for ORDER BY."""
     table = Offer._meta.db_table

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django.db.models import Expression, F, TextField
+from django.db.models.functions import Lower
 
 _LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
@@ -105,6 +106,18 @@ class LocalizedText(Expression):
 
     def as_sql(self, compiler, connection):  # pragma: no cover - other backends are not supported
         raise NotImplementedError(f"LocalizedText is not implemented for {connection.vendor}")
+
+
+def name_order_key(languages: list[str]) -> Lower:
+    """What `order_by=name` sorts on: the name in these languages (`LocalizedText`), lower-cased by the
+    database. The member list, the management list and the stored key `Offer.name_sort` all use it."""
+    return Lower(LocalizedText("name", languages))
+
+
+def languages_signature(languages: list[str]) -> str:
+    """The languages a `LocalizedText` of this list uses, as one string (`Offer.name_sort_language`):
+    two lists with the same signature choose the same text from every name."""
+    return ",".join(language for language in languages if _LANGUAGE.fullmatch(language))
 
 
 class AllTexts(Expression):

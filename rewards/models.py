@@ -309,6 +309,11 @@ class Reward(models.Model):
                 name="rewards_reward_usable_for_positive",
             ),
         ]
+        indexes = [
+            # The shop (`rewards_available`): the club's published, not archived rewards by id, however many
+            # archived ones the club keeps. Not partial: a generic plan could not prove its predicate.
+            models.Index(fields=["club", "status", "archived_at", "id"], name="rewards_reward_on_offer"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -22,6 +22,7 @@ from offers.models import (
     Scope,
     SizeType,
 )
+from offers.services.catalog import offers_name_keys_refresh
 from rewards import services as rewards_services
 from rewards.models import Achievement, Reward
 
@@ -515,6 +516,7 @@ def catalog_ensure(*, club: LoyaltyClub, offers: int, now: datetime) -> Catalog:
             created["offers"] = created.get("offers", 0) + 1
         catalog.offers.append(offer)
         catalog.specs[offer.pk] = spec
+    offers_name_keys_refresh(club=club)  # the sort keys the catalog service writes with each offer
     # Every demo offer found, also those of an earlier run with a larger --offers.
     for key, offer in existing.items():
         if offer.pk not in catalog.specs:
@@ -576,8 +578,8 @@ def _offer_create(*, club, spec: OfferSpec, groups, collections, now: datetime) 
         extras={"store_floor": 1 + len(spec.store) % 3},
         created_at=created_at,
     )
-    OfferTag.objects.bulk_create([OfferTag(offer=offer, value=tag) for tag in spec.tags])
-    OfferStore.objects.bulk_create([OfferStore(offer=offer, value=spec.store)])
+    OfferTag.objects.bulk_create([OfferTag(offer=offer, club_id=offer.club_id, value=tag) for tag in spec.tags])
+    OfferStore.objects.bulk_create([OfferStore(offer=offer, club_id=offer.club_id, value=spec.store)])
     CollectionOffer.objects.bulk_create(
         [CollectionOffer(offer=offer, collection=collections[c]) for c in spec.collections]
     )

@@ -64,14 +64,15 @@ class OffersAdminView(OffersManagementAPIView):
             **{key: q[key] for key in _BOOLEAN_FILTERS},
         )
         languages = request_languages(locale=request.headers.get("X-Locale"), club=request.club)
-        qs = selectors.offers_admin_list(
+        offers, info = selectors.offers_admin_page(
             club=request.club,
             filters=filters,
+            page_no=q["page_no"],
+            per_page=q["per_page"],
             sort_by=q["sort_by"],
             descending=q["sort_direction"] == "desc",
             languages=languages,
         )
-        offers, info = paginate(selectors.offers_with_relations(qs), page_no=q["page_no"], per_page=q["per_page"])
         return Response({"offers": [s.offer_admin_to_json(o) for o in offers], "pagination_info": info})
 
     @extend_schema(

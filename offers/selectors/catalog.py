@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.functions import Lower
 
 from kit.errors import ResourceNotFound
+from kit.pagination import paginate, pagination_info
 from loyalty.models import LoyaltyClub, MemberGroup
+from offers import sql
 from offers.exceptions import OfferNotFound
 from offers.extras_filter import extras_q
 from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferStore, OfferTag
-from offers.texts import AllTexts, LocalizedText
+from offers.selectors.listing import name_keyed
+from offers.texts import AllTexts, name_order_key
 
 MAX_ID = 2**63
 
@@ -116,6 +118,49 @@ def offers_admin_list(
     """The club's offers matching every given filter (lists match any of their values), sorted by one
     attribute (nulls last ascending, first descending; `name` case-insensitively in the request's language),
     then by id. Archived offers only with `with_archived` / `only_archived`."""
+    expression = name_order_key(languages or []) if sort_by == "name" else F(sort_by)
+    return _admin_filtered(club=club, filters=filters).order_by(_admin_order(expression, descending), "id")
+
+
+def offers_admin_page(
+    *,
+    club: LoyaltyClub,
+    filters: OfferAdminFilters,
+    page_no: int,
+    per_page: int,
+    sort_by: str = "name",
+    descending: bool = False,
+    languages: list[str] | None = None,
+) -> tuple[list[Offer], dict[str, Any]]:
+    """One page of `offers_admin_list`, its offers with their relations, and its pagination info: a COUNT,
+    then the page. By name, the page's ids come from the two parts of `listing.name_keyed` (the stored
+    key walked by an index, the computed key of the offers without it), each limited to the page."""
+    if sort_by != "name":
+        qs = offers_admin_list(club=club, filters=filters, sort_by=sort_by, descending=descending)
+        return paginate(offers_with_relations(qs), page_no=page_no, per_page=per_page)
+    qs = _admin_filtered(club=club, filters=filters)
+    total = qs.count()
+    info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
+    offset = (page_no - 1) * per_page
+    if offset >= total:
+        return [], info
+    order = _admin_order(F("name_key"), descending)
+    parts = [
+        part(qs).order_by(order, "id")[: offset + per_page].query.sql_with_params()
+        for part in name_keyed(languages=languages or [])
+    ]
+    ids = sql.ids_of_merged_pages(parts, descending=descending, limit=per_page, offset=offset)
+    by_id = {offer.pk: offer for offer in offers_with_relations(Offer.objects.filter(pk__in=ids))}
+    return [by_id[pk] for pk in ids if pk in by_id], info
+
+
+def _admin_order(expression, descending: bool) -> OrderBy:
+    return (
+        OrderBy(expression, descending=True, nulls_first=True) if descending else OrderBy(expression, nulls_last=True)
+    )
+
+
+def _admin_filtered(*, club: LoyaltyClub, filters: OfferAdminFilters) -> QuerySet[Offer]:
     f = filters
     qs = Offer.objects.filter(club=club)
     if f.only_archived:
@@ -161,11 +206,7 @@ def offers_admin_list(
             | Exists(tagged.filter(value__icontains=f.search))
             | Exists(stored.filter(value__icontains=f.search))
         )
-    expression = Lower(LocalizedText("name", languages or [])) if sort_by == "name" else F(sort_by)
-    order = (
-        OrderBy(expression, descending=True, nulls_first=True) if descending else OrderBy(expression, nulls_last=True)
-    )
-    return qs.order_by(order, "id")
+    return qs
 
 
 # --- Collections ----------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, F, OrderBy, OuterRef, Q, QuerySet
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from kit.pagination import pagination_info
@@ -24,7 +23,7 @@ from offers.models import Collection, CollectionOffer, Offer, OfferFile, OfferSt
 from offers.selectors.usage import offers_annotate_usage, usage_rows
 from offers.selectors.visibility import offers_visible
 from offers.sql import FILE_FIELDS
-from offers.texts import AllTexts, LocalizedText
+from offers.texts import AllTexts, languages_signature, name_order_key
 
 ORDER_ALWAYS = ("name", "usable_since", "usable_until", "created_at")
 ORDER_MEMBER = ("usable", "uses_left", "liked")
@@ -40,8 +39,10 @@ def order_attributes(*, guest: bool, single_collection: bool) -> list[str]:
 
 
 def _order_expression(attribute: str, *, languages: list[str], collection_id: int | None):
+    if attribute == "name_key":  # the column of `name_keyed`
+        return F("name_key")
     if attribute == "name":
-        return Lower(LocalizedText("name", languages))
+        return name_order_key(languages)
     if attribute in ("usable_since", "usable_until", "created_at"):
         return F(attribute)
     if attribute == "collection_position":
@@ -120,18 +121,17 @@ def offers_page(
     now = now or timezone.now()
     offset = (page_no - 1) * per_page
     if not with_pagination_info and _unfiltered(filters):
-        ids_lookup = _page_ids_lookup(guest=member is None, order_by=filters.order_by, languages=languages)
-        page_ids = [
-            pk
-            for (pk,) in ids_lookup.rows(
-                club_id=club.pk,
-                member_id=member.pk if member else None,
-                scope=scope,
-                now=now,
+        values = dict(club_id=club.pk, member_id=member.pk if member else None, scope=scope, now=now)
+        parts = _page_ids_lookup(guest=member is None, order_by=filters.order_by, languages=languages)
+        if len(parts) == 1:
+            page_ids = [row[0] for row in parts[0].rows(**values, limit=per_page, offset=offset)]
+        else:
+            page_ids = sql.ids_of_merged_pages(
+                [part.statement(**values, limit=offset + per_page, offset=0) for part in parts],
+                descending=filters.order_by[0][1],
                 limit=per_page,
                 offset=offset,
             )
-        ]
         return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=None)
     qs = offers_visible(club=club, member=member, scope=scope, now=now)
     if filters.usable or filters.liked or any(attr in ORDER_MEMBER for attr, _ in filters.order_by):
@@ -145,7 +145,16 @@ def offers_page(
         info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
         if info["is_out_of_range"] or total == 0:
             return OfferPage(rows=[], pagination_info=info)
-    page_ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
+    if len(filters.order_by) == 1 and filters.order_by[0][0] == "name":  # the two parts of `name_keyed`
+        descending = filters.order_by[0][1]
+        ordering = _page_order([("name_key", descending)], languages=[], collection_id=None)
+        parts = [
+            part(qs).order_by(*ordering)[: offset + per_page].query.sql_with_params()
+            for part in name_keyed(languages=languages)
+        ]
+        page_ids = sql.ids_of_merged_pages(parts, descending=descending, limit=per_page, offset=offset)
+    else:
+        page_ids = list(qs.values_list("id", flat=True)[offset : offset + per_page])
     return OfferPage(rows=offer_rows(club=club, member=member, ids=page_ids, now=now), pagination_info=info)
 
 
@@ -174,30 +183,54 @@ def _unfiltered(filters: OfferListFilters) -> bool:
 
 # The page-ids query of an unfiltered list, compiled once per (guest, order, languages): see kit.prepared.
 # Bounded, since the languages come from the request; past the bound a lookup is built for the request alone.
-_page_ids_lookups: dict[tuple, PreparedLookup] = {}
+_page_ids_lookups: dict[tuple, list[PreparedLookup]] = {}
 
 
-def _page_ids_lookup(*, guest: bool, order_by: list[tuple[str, bool]], languages: list[str]) -> PreparedLookup:
+def _page_ids_lookup(*, guest: bool, order_by: list[tuple[str, bool]], languages: list[str]) -> list[PreparedLookup]:
+    """The page-ids queries of an unfiltered list: one, or for the order by name alone the two parts of
+    `name_keyed` (each ordered and limited like the page, merged by `sql.ids_of_merged_pages`)."""
     key = (guest, tuple(order_by), tuple(languages))
-    lookup = _page_ids_lookups.get(key)
-    if lookup is None:
-        ordering = _page_order(order_by, languages=languages, collection_id=None)
-        lookup = PreparedLookup(
-            lambda p: (
-                offers_visible(
-                    club=LoyaltyClub(pk=p.club_id),
-                    member=None if guest else Member(pk=p.member_id),
-                    scope=p.scope,
-                    now=p.now,
-                )
-                .order_by(*ordering)
-                .values_list("id")
-            ),
-            paged=True,
-        )
+    lookups = _page_ids_lookups.get(key)
+    if lookups is None:
+
+        def visible(p) -> QuerySet[Offer]:
+            member = None if guest else Member(pk=p.member_id)
+            return offers_visible(club=LoyaltyClub(pk=p.club_id), member=member, scope=p.scope, now=p.now)
+
+        if len(order_by) == 1 and order_by[0][0] == "name":
+            ordering = _page_order([("name_key", order_by[0][1])], languages=[], collection_id=None)
+            lookups = [
+                PreparedLookup(lambda p, part=part: part(visible(p)).order_by(*ordering), paged=True)
+                for part in name_keyed(languages=languages)
+            ]
+        else:
+            ordering = _page_order(order_by, languages=languages, collection_id=None)
+            lookups = [PreparedLookup(lambda p: visible(p).order_by(*ordering).values_list("id"), paged=True)]
         if len(_page_ids_lookups) < 256:
-            _page_ids_lookups[key] = lookup
-    return lookup
+            _page_ids_lookups[key] = lookups
+    return lookups
+
+
+def name_keyed(*, languages: list[str]) -> tuple:
+    """Two functions of an offer queryset, whose results together are its rows as `(id, name_key)`,
+    `name_key` being `name_order_key(languages)`: the offers whose stored key `Offer.name_sort` was
+    computed for these languages, read from it, and the others (stored key of other languages, or none),
+    computed. Ordered by `name_key`, the first walks an index (`offer_name_sort*`) and stops after the page,
+    whatever the size of the catalogue; the second holds no offer when the request's languages are the
+    club's default language and the catalog service wrote every offer, every offer otherwise (sorted on the
+    computed key, as before the stored key existed)."""
+    signature = languages_signature(languages)
+    other = (
+        Q(name_sort_language__isnull=True) | Q(name_sort_language__lt=signature) | Q(name_sort_language__gt=signature)
+    )
+
+    def stored(qs: QuerySet[Offer]) -> QuerySet:
+        return qs.filter(name_sort_language=signature).annotate(name_key=F("name_sort")).values_list("id", "name_key")
+
+    def computed(qs: QuerySet[Offer]) -> QuerySet:
+        return qs.filter(other).annotate(name_key=name_order_key(languages)).values_list("id", "name_key")
+
+    return stored, computed
 
 
 def offer_rows(*, club: LoyaltyClub, member: Member | None, ids: list[int], now: datetime) -> list[dict[str, Any]]:
@@ -263,15 +296,21 @@ class OffersMeta:
 
 def offers_meta(*, club: LoyaltyClub, member: Member | None, scope: str, now: datetime | None = None) -> OffersMeta:
     """Distinct tags, stores and collections of the offers this context lists (SPEC §4.7). Four queries."""
-    visible = offers_visible(club=club, member=member, scope=scope, now=now or timezone.now()).values("pk")
-    tags = list(OfferTag.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct())
-    stores = list(
-        OfferStore.objects.filter(offer__in=visible).order_by("value").values_list("value", flat=True).distinct()
+    now = now or timezone.now()
+
+    def visible_with_pk(pk) -> QuerySet[Offer]:
+        return offers_visible(club=club, member=member, scope=scope, now=now).filter(pk=pk)
+
+    tags = sql.values_of_offers(OfferTag, club_id=club.pk, offers_with_pk=visible_with_pk)
+    stores = sql.values_of_offers(OfferStore, club_id=club.pk, offers_with_pk=visible_with_pk)
+    # Per collection of the club, the first of its offers that is visible (an index probe each).
+    in_collection = CollectionOffer.objects.filter(collection_id=OuterRef("pk")).filter(
+        Exists(visible_with_pk(OuterRef("offer_id")))
     )
     collections = list(
-        Collection.objects.filter(
-            club=club, pk__in=CollectionOffer.objects.filter(offer__in=visible).values("collection_id")
-        ).values("id", "title", "description", "short_description", "offers_order")
+        Collection.objects.filter(Exists(in_collection), club=club).values(
+            "id", "title", "description", "short_description", "offers_order"
+        )
     )
     by_id = {c["id"]: {**c, "files": []} for c in collections}
     if by_id:

@@ -33,6 +33,7 @@ from offers.models import (
     Scope,
 )
 from offers.services.files import files_copy, files_sync
+from offers.texts import languages_signature, name_order_key
 
 UNIQUE_VALUES = "list must contain unique values"
 
@@ -189,7 +190,7 @@ def _values_sync(model, offer: Offer, values: list[str]) -> None:
     if current == values:
         return
     model.objects.filter(offer=offer).delete()
-    model.objects.bulk_create([model(offer=offer, value=value) for value in values])
+    model.objects.bulk_create([model(offer=offer, club_id=offer.club_id, value=value) for value in values])
 
 
 def _collections_sync(offer: Offer, collection_ids: list[int]) -> None:
@@ -212,6 +213,28 @@ def _relations_sync(offer: Offer, attrs: dict[str, Any]) -> None:
         files_sync(offer=offer, files=attrs["files"] or [])
 
 
+def _name_key_write(offer: Offer, club: LoyaltyClub) -> None:
+    """The stored sort key of one offer just written, also set on the instance."""
+    offers_name_keys_refresh(club=club, offer_ids=[offer.pk])
+    offer.name_sort, offer.name_sort_language = (
+        Offer.objects.filter(pk=offer.pk).values_list("name_sort", "name_sort_language").get()
+    )
+
+
+@transaction.atomic
+def offers_name_keys_refresh(*, club: LoyaltyClub, offer_ids: list[int] | None = None) -> int:
+    """Write `Offer.name_sort` / `name_sort_language` of these offers of the club (all of them with None) for
+    the club's default language, computed by the database from `name_order_key` (the expression the lists
+    sort on, so the stored key cannot differ from it). `offer_create` and `offer_update` call it with every
+    write; call it for the whole club after the default language changed or after rows were written
+    without the service (bulk loads). Locks the rows it updates. Returns their number."""
+    languages = [club.default_language]
+    qs = Offer.objects.filter(club=club)
+    if offer_ids is not None:
+        qs = qs.filter(pk__in=offer_ids)
+    return qs.update(name_sort=name_order_key(languages), name_sort_language=languages_signature(languages))
+
+
 @transaction.atomic
 def offer_create(*, club: LoyaltyClub, attrs: dict[str, Any]) -> Offer:
     """Create an offer with these attributes (missing ones take the defaults of SPEC §5.1). Raises
@@ -223,6 +246,7 @@ def offer_create(*, club: LoyaltyClub, attrs: dict[str, Any]) -> Offer:
     offer = Offer(club=club)
     _apply(offer, attrs)
     offer.save()
+    _name_key_write(offer, club)
     _relations_sync(offer, attrs)
     return offer
 
@@ -238,6 +262,8 @@ def offer_update(*, offer: Offer, attrs: dict[str, Any]) -> Offer:
         raise OfferAttributesInvalid(errors)
     fields = _apply(locked, attrs)
     locked.save(update_fields=[*fields, "updated_at"])
+    if "name" in fields or locked.name_sort_language is None:
+        _name_key_write(locked, offer.club)
     _relations_sync(locked, attrs)
     return locked
 
@@ -264,7 +290,7 @@ def offers_clone(*, offers: list[Offer]) -> list[Offer]:
         clone.save(force_insert=True)
         for model in (OfferTag, OfferStore):
             values = model.objects.filter(offer_id=original.pk).order_by("id").values_list("value", flat=True)
-            model.objects.bulk_create([model(offer=clone, value=value) for value in values])
+            model.objects.bulk_create([model(offer=clone, club_id=clone.club_id, value=value) for value in values])
         CollectionOffer.objects.bulk_create(
             [
                 CollectionOffer(offer=clone, collection_id=pk)

@@ -1,5 +1,6 @@
 """The back office in a real browser: headless Chromium logs into the admin of a seeded club, opens the dashboard
-and a member page, checks that the charts rendered with data, and saves screenshots to docs/screenshots/.
+and a member page, checks that the charts rendered with data, and saves screenshots to var/screenshots/ (to
+docs/screenshots/, the ones the README links, with UPDATE_SCREENSHOTS=1: a test run leaves the tree clean).
 
 Chromium comes from the Debian packages `chromium` and `chromium-driver`; when they are missing and the tests run
 as root, the session installs them with apt-get, else the test is skipped with the reason shown. The clock is
@@ -24,7 +25,9 @@ from backoffice.seed import demo_seed
 from rewards.models import Membership
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+SCREENSHOTS = (
+    Path(settings.BASE_DIR) / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "var") / "screenshots"
+)
 FROZEN = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
 WIDTH = 1440
 

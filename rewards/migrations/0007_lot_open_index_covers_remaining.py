@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("rewards", "0005_membership_transactions_count_db_default")]
+    dependencies = [("rewards", "0006_reward_on_offer_index")]
 
     operations = [
         migrations.AddIndex(
