@@ -23,7 +23,8 @@ import django
 
 django.setup()
 
-from django.db import transaction  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import F  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from loyalty.models import LoyaltyClub, Member  # noqa: E402
@@ -204,6 +205,102 @@ def seed_status(*, big: int = 100_000, small: int = 10) -> dict:
     return {"club": club.slug, "token": token, "big": member_ids[0], "small": member_ids[1]}
 
 
+# The scaling ledger, written by PostgreSQL itself (a million rows through bulk_create would take minutes).
+# Transaction i (0-based) of a member is, every fifth, a purchase of 20 points, else an achievement of 10
+# points; dates are evenly spread over the last three years, so ids and dates grow together. Purchase j
+# draws the oldest lots 2j and 2j + 1 in full: the FIFO plan at the time of the purchase (every lot is
+# valid VALIDITY_DAYS, so the soonest-expiring lot is the oldest, and lot 2j + 1 was earned before purchase
+# j), written as its two allocations and its RewardPurchase. No lot has expired yet, so no expiration is
+# missing. Balance, lifetime points and (by the trigger) transactions_count follow from the rows.
+SCALING_VALIDITY_DAYS = 3650
+
+_SCALING_LEDGER_SQL = [
+    """
+    INSERT INTO rewards_transaction (membership_id, type, date, amount, details, achievement_type)
+    SELECT %(membership)s,
+        CASE WHEN i %% 5 = 4 THEN 'reward_purchase' ELSE 'achievement' END,
+        %(start)s::timestamptz + (i::bigint * %(step)s::bigint) * interval '1 microsecond',
+        CASE WHEN i %% 5 = 4 THEN -20 ELSE 10 END,
+        CASE WHEN i %% 5 = 4 THEN jsonb_build_object('reward_name', 'Coffee', 'reward_id', %(reward)s)
+             ELSE jsonb_build_object('achievement_type', 'app_opened', 'rule_id', %(rule)s) END,
+        CASE WHEN i %% 5 = 4 THEN NULL ELSE 'app_opened' END
+    FROM generate_series(0, %(count)s - 1) AS i ORDER BY i
+    """,
+    """
+    INSERT INTO rewards_lot (transaction_id, membership_id, amount, remaining, expires_at, expiry_round)
+    SELECT id, membership_id, amount,
+        CASE WHEN row_number() OVER (ORDER BY id) <= 2 * %(purchases)s THEN 0 ELSE amount END,
+        date + %(validity)s * interval '1 day', 0
+    FROM rewards_transaction WHERE membership_id = %(membership)s AND type = 'achievement' ORDER BY id
+    """,
+    """
+    WITH purchase AS (
+        SELECT id, row_number() OVER (ORDER BY id) - 1 AS j FROM rewards_transaction
+        WHERE membership_id = %(membership)s AND type = 'reward_purchase'
+    ), lot AS (
+        SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM rewards_lot WHERE membership_id = %(membership)s
+    )
+    INSERT INTO rewards_allocation (transaction_id, lot_id, points)
+    SELECT purchase.id, lot.id, 10 FROM purchase JOIN lot ON lot.k / 2 = purchase.j ORDER BY lot.id
+    """,
+    """
+    INSERT INTO rewards_rewardpurchase (membership_id, reward_id, transaction_id, purchased_at, uses_count)
+    SELECT membership_id, %(reward)s, id, date, 0 FROM rewards_transaction
+    WHERE membership_id = %(membership)s AND type = 'reward_purchase' ORDER BY id
+    """,
+    """
+    UPDATE rewards_membership SET
+        balance = (SELECT sum(amount) FROM rewards_transaction WHERE membership_id = %(membership)s),
+        lifetime_points = (SELECT sum(amount) FROM rewards_transaction
+                           WHERE membership_id = %(membership)s AND type = 'achievement')
+    WHERE id = %(membership)s
+    """,
+]
+
+
+def _ledger_sql(membership: Membership, count: int, *, now, rule: Achievement, reward: Reward) -> None:
+    start = now - timedelta(days=3 * 365)
+    step_us = int((now - start) / timedelta(microseconds=1)) // max(count, 1)
+    params = {
+        "membership": membership.pk,
+        "count": count,
+        "start": start,
+        "step": step_us,
+        "purchases": count // 5,
+        "validity": SCALING_VALIDITY_DAYS,
+        "rule": rule.pk,
+        "reward": reward.pk,
+    }
+    with connection.cursor() as cursor:
+        for statement in _SCALING_LEDGER_SQL:
+            cursor.execute(statement, params)
+    Reward.objects.filter(pk=reward.pk).update(purchased_count=F("purchased_count") + count // 5)
+
+
+def seed_status_scaling(*, big: int = 1_000_000, small: int = 1_000) -> dict:
+    """Issue 21, target 5: two members of one club (Europe/Oslo), with 1 000 000 and with 1 000 ledger
+    transactions, every ledger invariant holding (lots, allocations, purchases, caches)."""
+    club, token = _club("bench-status-scaling", timezone="Europe/Oslo")
+    ProgramConfig.objects.update_or_create(
+        club=club,
+        defaults={
+            "points_validity_days": SCALING_VALIDITY_DAYS,
+            "levels_program": {
+                "type": "regular",
+                "levels": [{"name": "Bronze", "points_threshold": 0}, {"name": "Gold", "points_threshold": 5000}],
+            },
+        },
+    )
+    rule = Achievement.objects.create(club=club, type="app_opened", name="Visit", points=10)
+    reward = Reward.objects.create(club=club, name="Coffee", price=20, status=Reward.PUBLISHED)
+    member_ids = _members(club, 2, prefix="scaling")
+    now = timezone.now()
+    for member_id, count in zip(member_ids, (big, small), strict=True):
+        membership = Membership.objects.create(member_id=member_id, started_at=now - timedelta(days=3 * 365 + 1))
+        _ledger_sql(membership, count, now=now, rule=rule, reward=reward)
+    return {"club": club.slug, "token": token, "big": member_ids[0], "small": member_ids[1], "sizes": [big, small]}
+
+
 def seed_mixed(*, members: int = 2000, offers: int = 60) -> dict:
     """Targets 6 and 7: a demo-sized club (60 offers) whose members are signed in, joined, with points, a
     reward to buy and an achievement to report."""
@@ -295,6 +392,7 @@ SCENARIOS = {
     "hot": seed_hot,
     "list": seed_list,
     "status": seed_status,
+    "status_scaling": seed_status_scaling,
     "mixed": seed_mixed,
     "scaling": seed_scaling,
 }
@@ -305,10 +403,11 @@ def main() -> None:
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--club", help="existing club slug (hot)")
     parser.add_argument("--size", type=int, help="offers and rewards of the club (scaling)")
+    parser.add_argument("--big", type=int, help="ledger size of the big member (status, status_scaling)")
+    parser.add_argument("--small", type=int, help="ledger size of the small member (status, status_scaling)")
     args = parser.parse_args()
-    kwargs = {"club": args.club} if args.club else {}
-    if args.size:
-        kwargs["size"] = args.size
+    names = ("club", "size", "big", "small")
+    kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     with transaction.atomic():
         result = SCENARIOS[args.scenario](**kwargs)
     print("BENCHDATA " + json.dumps(result))

@@ -31,7 +31,11 @@ from bench.harness import PYTHON, ROOT, Row, bench_env, manage, print_table, rec
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)  # lot n (of each club) expires at T0 + n seconds
 POINTS = 10
-TARGET_RATIO = 0.3  # of the one-statement baseline's rate (issue 10, target 5)
+# Issue 10, target 5, in its own words: "≥ 0.3 × the rate of one raw SQL statement doing the equivalent inserts
+# and updates on a copy of the same rows, no transaction longer than 1 s, peak memory of the worker under 300 MB".
+TARGET_RATIO = 0.3  # of the one-statement baseline's rate, measured in the same run
+TARGET_LONGEST_S = 1.0
+TARGET_RSS_MB = 300
 
 
 def dsn(database_url: str) -> str:
@@ -247,29 +251,47 @@ def main() -> None:
     reconcile = json.loads(manage(env, "reconcile_balances", "--json", capture=True))
     assert reconcile["mismatches"] == [], reconcile["mismatches"][:5]
 
+    our_rate, base_rate = lots / our_seconds, lots / base_seconds
     rows = [
         Row(
             f"expire {lots:,} lots: lots/s",
-            lots / our_seconds,
-            lots / base_seconds,
+            our_rate,
+            base_rate,
             f"ratio >= {TARGET_RATIO}",
-            lots / our_seconds >= TARGET_RATIO * lots / base_seconds,
+            our_rate >= TARGET_RATIO * base_rate,
         ),
         Row("  seconds (1 000 000 within the hourly run)", our_seconds, base_seconds, "< 3600", our_seconds < 3600),
-        Row("longest transaction, seconds", sampler.longest, base_seconds, "<= ~1 s (SPEC §8)", sampler.longest <= 1.5),
-        Row("  99th percentile of the transactions, seconds", sampler.quantile(0.99), None, "<= 1 s", True),
-        Row("  median transaction, seconds", sampler.quantile(0.5), None, "", True),
-        Row(f"peak RSS, MB: first {first_slice:,} lots", slice_rss, None, "", True),
+        Row(
+            "longest transaction, seconds",
+            sampler.longest,
+            base_seconds,
+            f"<= {TARGET_LONGEST_S:g} s",
+            sampler.longest <= TARGET_LONGEST_S,
+        ),
+        Row("  99th percentile of the transactions, seconds", sampler.quantile(0.99), None, "info", True),
+        Row("  median transaction, seconds", sampler.quantile(0.5), None, "info", True),
+        Row(
+            f"peak RSS, MB: first {first_slice:,} lots",
+            slice_rss,
+            None,
+            f"< {TARGET_RSS_MB}",
+            slice_rss < TARGET_RSS_MB,
+        ),
         Row(
             f"peak RSS, MB: next {lots - first_slice:,} lots",
             rest_rss,
+            None,
+            f"< {TARGET_RSS_MB}",
+            rest_rss < TARGET_RSS_MB,
+        ),
+        Row(
+            "  peak growth, next / first",
+            rest_rss / slice_rss,
             None,
             "flat (< 1.25×)",
             rest_rss < 1.25 * slice_rss,
         ),
     ]
-    rows[0].met = lots / our_seconds >= 278
-    rows[3].met = sampler.quantile(0.99) <= 1.0
     slow = sum(age > 1.0 for age in sampler.ages.values())
     print_table(rows, "expire_points (batched, keyset, short transactions) vs one SQL statement")
     print(f"\n{len(sampler.ages):,} transactions sampled, {slow} longer than 1 s")

@@ -4,7 +4,7 @@ expiring within the next days, at most once per member per day (the club's local
 * Only clubs with an active endpoint subscribed to `points.expiring` are looked at: an event nobody receives
   is not written, and neither is its guard row.
 * Memberships are read in keyset batches of ids (never OFFSET); each batch is one aggregate query over the
-  partial index `rewards_lot_open` and one short transaction, so memory stays flat.
+  partial index `rewards_lot_open_cover` and one short transaction, so memory stays flat.
 * The guard is `ExpiryWarning.warned_on`: one conditional upsert per batch moves it to today and returns the
   rows it moved, and only those members get an event, in the same transaction. Two runs at once (a duplicate
   beat) or one run twice: the second finds `warned_on` already today (on PostgreSQL it waits for the first's
