@@ -50,6 +50,23 @@ def _count(qs: QuerySet) -> Subquery:
     return Subquery(qs.order_by().values("offer").annotate(n=Count("id")).values("n"), output_field=IntegerField())
 
 
+def _period_uses(member_id, period_start: str) -> Case:
+    """The member's uses of the offer since the start of its current period (annotated as `period_start`);
+    0 for an offer without a periodic limit."""
+    return Case(
+        When(periodic_timespan__isnull=True, then=Value(0)),
+        default=Coalesce(
+            _count(
+                OfferUsage.objects.filter(
+                    offer=OuterRef("pk"), member_id=member_id, used_at__gte=OuterRef(period_start)
+                )
+            ),
+            Value(0),
+        ),
+        output_field=IntegerField(),
+    )
+
+
 def period_starts(*, club: LoyaltyClub, now: datetime) -> dict[str, datetime]:
     """When the current period of each timespan started, in the club's time zone."""
     return {ts: period_start(ts, now=now, tz=club.tzinfo) for ts in Timespan.values}
@@ -124,18 +141,7 @@ def offers_annotate_usage(
             u_period_start=_period_start_expr(starts or period_starts(club=club, now=now)),
         )
         qs = qs.annotate(
-            u_period_uses=Case(
-                When(periodic_timespan__isnull=True, then=Value(0)),
-                default=Coalesce(
-                    _count(
-                        OfferUsage.objects.filter(
-                            offer=OuterRef("pk"), member_id=member.id, used_at__gte=OuterRef("u_period_start")
-                        )
-                    ),
-                    Value(0),
-                ),
-                output_field=IntegerField(),
-            ),
+            u_period_uses=_period_uses(member.id, "u_period_start"),
             u_liked=Exists(OfferLike.objects.filter(offer=OuterRef("pk"), member_id=member.id)),
             u_max_uses=Case(
                 When(
@@ -314,18 +320,7 @@ def _use_facts_build(p):
             f_last_used_at=F("f_state__last_used_at"),
             f_in_audience=_in_audience(p.member_id),
             f_grants=Subquery(grant_rows, output_field=JSONField()),
-            f_period_uses=Case(
-                When(periodic_timespan__isnull=True, then=Value(0)),
-                default=Coalesce(
-                    _count(
-                        OfferUsage.objects.filter(
-                            offer=OuterRef("pk"), member_id=p.member_id, used_at__gte=OuterRef("f_period_start")
-                        )
-                    ),
-                    Value(0),
-                ),
-                output_field=IntegerField(),
-            ),
+            f_period_uses=_period_uses(p.member_id, "f_period_start"),
             f_endpoints=webhooks.active_endpoints_json(),
         )
     )

@@ -52,6 +52,23 @@ def _active_grants_under_lock(*, offer: Offer, member: Member, now: datetime) ->
     )
 
 
+def _used(usage: OfferUsage, *, grants: list[OfferGrant], uses_before: int, period_uses_before: int) -> UseResult:
+    """The result of a recorded use: its figures as the offer lists will show them from now on (the usage's
+    grant, if any, already counted in `grants`)."""
+    figures = rules.usage_figures(
+        usage.offer,
+        now=usage.used_at,
+        member=rules.MemberUsage(
+            in_audience=True,
+            grant_uses=[g.uses_count for g in grants],
+            uses_count=uses_before + 1,
+            last_used_at=usage.used_at,
+            period_uses=period_uses_before + 1,
+        ),
+    )
+    return UseResult(usage=usage, figures=figures)
+
+
 @transaction.atomic
 def offer_use(
     *,
@@ -128,18 +145,7 @@ def offer_use(
 
         rewards_hooks.offer_used(usage=usage)
     events.offer_used(usage=usage)
-    figures = rules.usage_figures(
-        offer,
-        now=now,
-        member=rules.MemberUsage(
-            in_audience=True,
-            grant_uses=[g.uses_count for g in grants],
-            uses_count=state.uses_count + 1,
-            last_used_at=now,
-            period_uses=period_uses + 1,
-        ),
-    )
-    return UseResult(usage=usage, figures=figures)
+    return _used(usage, grants=grants, uses_before=state.uses_count, period_uses_before=period_uses)
 
 
 # --- The API's use: fewer round trips on PostgreSQL ------------------------------------------------------
@@ -223,18 +229,7 @@ def offer_use_by_id(*, target: UseTarget, member: Member, authorization_token: s
     if grant is not None:
         grant.uses_count += 1
     events.offer_used(usage=usage, endpoints=facts.endpoints)
-    figures = rules.usage_figures(
-        offer,
-        now=now,
-        member=rules.MemberUsage(
-            in_audience=True,
-            grant_uses=[g.uses_count for g in grants],
-            uses_count=facts.uses_count + 1,
-            last_used_at=now,
-            period_uses=facts.period_uses + 1,
-        ),
-    )
-    return UseResult(usage=usage, figures=figures)
+    return _used(usage, grants=grants, uses_before=facts.uses_count, period_uses_before=facts.period_uses)
 
 
 # --- Likes and events -----------------------------------------------------------------------------
