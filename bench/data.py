@@ -253,6 +253,15 @@ def seed_mixed(*, members: int = 2000, offers: int = 60) -> dict:
     }
 
 
+def seed_plumbing(*, members: int = 2000, bearers: int = 200) -> dict:
+    """Issue 21, target 2: a club whose members are looked up by id (and the first `bearers` also by token)."""
+    club, token = _club("bench-plumbing")
+    member_ids = _members(club, members, prefix="plumbing")
+    with transaction.atomic():
+        tokens = _bearer(member_ids[:bearers])
+    return {"club": club.slug, "token": token, "member_ids": _span(member_ids), "bearers": tokens}
+
+
 def _span(ids: list[int]) -> dict:
     """Contiguous ids as {first, count} (bulk_create in a fresh table), so Lua scripts stay small."""
     ids = sorted(ids)
@@ -260,7 +269,14 @@ def _span(ids: list[int]) -> dict:
     return {"first": ids[0], "count": len(ids)}
 
 
-SCENARIOS = {"use": seed_use, "hot": seed_hot, "list": seed_list, "status": seed_status, "mixed": seed_mixed}
+SCENARIOS = {
+    "use": seed_use,
+    "hot": seed_hot,
+    "list": seed_list,
+    "status": seed_status,
+    "mixed": seed_mixed,
+    "plumbing": seed_plumbing,
+}
 
 
 def main() -> None:

@@ -104,16 +104,25 @@ class Gunicorn:
     """The API under gunicorn (production settings, persistent DB connections)."""
 
     def __init__(
-        self, env: dict[str, str], *, workers: int | None = None, threads: int | None = None, port: int | None = None
+        self,
+        env: dict[str, str],
+        *,
+        workers: int | None = None,
+        threads: int | None = None,
+        port: int | None = None,
+        app: str = "config.wsgi:application",
+        extra_args: tuple[str, ...] = (),
     ):
         """Workers and threads default to the production configuration (config/gunicorn.conf.py); the port to
-        a free one (the machine is shared: another server may hold any fixed port)."""
+        a free one (the machine is shared: another server may hold any fixed port). `app` and `extra_args`
+        (e.g. another worker class) serve the benchmarks that compare servers (bench/plumbing.py)."""
         self.env, self.workers, self.threads, self.port = env, workers, threads, port or _free_port()
+        self.app, self.extra_args = app, extra_args
         self.proc: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Gunicorn:
-        command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
+        command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", self.app, *self.extra_args]
         command += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"]
         if os.environ.get("BENCH_ACCESS_LOG"):  # as in production, no access log unless asked for (nginx keeps one)
             command += ["--access-logfile", "-"]
