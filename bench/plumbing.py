@@ -12,7 +12,7 @@ plus a raw WSGI hello), wrk at the same concurrency against, in alternating slic
 Every request sends the same headers. Target: ours ≥ 0.8 × the DRF hello of the same run.
 
 .venv/bin/python bench/plumbing.py [--slice-seconds 5] [--rounds 3] [--connections 8] [--raw] [--reuse]
-    [--profile 20]   # then py-spy records the workers for 20 s under `ours` and prints the flame summary
+    [--profile 20 [--gil]]   # then py-spy records the workers for 20 s under `ours`: the flame summary
 """
 
 from __future__ import annotations
@@ -140,12 +140,15 @@ def verdict(results: dict) -> str:
 # --- Profile (py-spy) ----------------------------------------------------------------------------------------
 
 
-def profile(server: Gunicorn, data: dict, *, seconds: int, connections: int, output: Path) -> Path:
+def profile(server: Gunicorn, data: dict, *, seconds: int, connections: int, output: Path, gil: bool) -> Path:
     """py-spy samples every worker (`--subprocesses` of the gunicorn master) while wrk loads `ours`; the raw
-    (collapsed stacks) output is written to `output`."""
+    (collapsed stacks) output is written to `output`. Without `gil` a sample is taken whenever a worker is
+    not idle, waits on PostgreSQL and on the client's socket included (wall time); with `gil` only while it
+    holds the GIL, i.e. runs Python (CPU time)."""
     py_spy = Path(sys.executable).with_name("py-spy")
     command = [str(py_spy), "record", "--pid", str(server.proc.pid), "--subprocesses", "--format", "raw"]
     command += ["--rate", "250", "--duration", str(seconds), "--output", str(output), "--nonblocking"]
+    command += ["--gil"] if gil else []
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     load = threading.Thread(
         target=wrk,
@@ -218,6 +221,7 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="also the raw WSGI hello (no Django)")
     parser.add_argument("--reuse", action="store_true", help="keep the database of the previous run")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="then py-spy the workers")
+    parser.add_argument("--gil", action="store_true", help="profile: only samples holding the GIL (CPU)")
     parser.add_argument("--top", type=int, default=25, help="functions in the flame summary")
     args = parser.parse_args()
     _, env, data = prepared("loyalty_bench_plumbing", "plumbing", reuse=args.reuse)
@@ -230,7 +234,7 @@ def main() -> None:
         raw = None
         if args.profile:
             raw = ROOT / "var" / "bench" / f"plumbing-{os.getpid()}.pyspy.txt"
-            profile(server, data, seconds=args.profile, connections=args.connections, output=raw)
+            profile(server, data, seconds=args.profile, connections=args.connections, output=raw, gil=args.gil)
     print_table(rows(results, connections=args.connections), "Issue 21, target 2: the request plumbing")
     print(verdict(results))
     if raw is not None:
