@@ -51,9 +51,8 @@ def test_the_orm_reads_through_a_reused_cursor_as_through_a_new_one(club):
 
 
 def test_an_error_leaves_the_cursor_usable():
-    with transaction.atomic():
-        with pytest.raises(ProgrammingError), connection.cursor() as cursor:
-            cursor.execute("SELECT * FROM no_such_table")
+    with pytest.raises(ProgrammingError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table")
     with connection.cursor() as cursor:
         cursor.execute("SELECT 3")
         assert cursor.fetchone() == (3,)
