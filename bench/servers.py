@@ -59,12 +59,17 @@ class Granian:
         import multiprocessing
 
         workers = str(multiprocessing.cpu_count() + 1)
-        command = [PYTHON, "-m", "granian", "--interface", "wsgi", "--workers", workers, "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--log-level", "warning", "--no-ws", "bench.server_apps:wsgi"]
+        # One Python thread per worker, as a sync gunicorn worker: granian's default pool (dozens of threads per
+        # worker) would give every thread a database connection and the GIL to fight over.
+        command = [PYTHON, "-m", "granian", "--interface", "wsgi", "--workers", workers, "--blocking-threads", "1"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-ws"]
+        command += ["bench.server_apps:wsgi"]
         log = ROOT / "var" / "bench" / "granian.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("a")
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -78,8 +83,15 @@ class Granian:
         raise RuntimeError("granian did not become healthy")
 
     def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        import os
+        import signal
+
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a worker waiting for its threads: its own process group, ended whole
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
         self.log.close()
 
     def workers_cpu_seconds(self) -> float:
