@@ -175,10 +175,14 @@ def _frame_name(frame: str) -> str:
     return f"{name} ({path})"
 
 
+REQUEST_FRAME = "SyncWorker.handle ("  # gunicorn's handling of one connection: parse, application, write
+
+
 def flame_summary(raw: Path, *, top: int = 25) -> tuple[list[tuple[str, float]], list[tuple[str, float]], int]:
-    """(self %, cumulative %) of the top functions, and the sample count, from py-spy's raw output. Idle time
-    (a worker waiting in `accept`/`select` for the next connection) is left out: the shares are of the time
-    spent on requests."""
+    """(self %, cumulative %) of the top functions, and the sample count, from py-spy's raw output. Only the
+    samples of a worker handling a connection count: idle time (waiting in `accept`/`select` for the next
+    one) and the start-up of a worker replaced during the profile (`max_requests`) are left out, so the shares
+    are of the time spent on requests."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
@@ -187,24 +191,26 @@ def flame_summary(raw: Path, *, top: int = 25) -> tuple[list[tuple[str, float]],
         if not stack or not count.isdigit():
             continue
         frames = [_frame_name(f) for f in stack.split(";") if not f.startswith("process ")]
-        if not frames or any(f.startswith(("wait (", "sleep (", "select (")) for f in frames[-2:]):
-            continue  # an idle worker
+        if not any(f.startswith(REQUEST_FRAME) for f in frames):
+            continue  # an idle worker, or one starting
         n = int(count)
         samples += n
         own[frames[-1]] += n
         for frame in set(frames):
             total[frame] += n
     pct = 100 / max(samples, 1)
+    # The frames under which every request runs (gunicorn's loop, the connection) say nothing: left out.
+    below = [(f, n) for f, n in total.most_common() if n < 0.995 * samples]
     return (
         [(f, n * pct) for f, n in own.most_common(top)],
-        [(f, n * pct) for f, n in total.most_common(top)],
+        [(f, n * pct) for f, n in below[:top]],
         samples,
     )
 
 
 def print_flame(raw: Path, *, top: int) -> None:
     own, cumulative, samples = flame_summary(raw, top=top)
-    print(f"\npy-spy: {samples} samples of busy workers ({raw})")
+    print(f"\npy-spy: {samples} samples of workers handling a request ({raw})")
     print(f"{'self %':>7}  function")
     for frame, share in own:
         print(f"{share:7.1f}  {frame}")
@@ -223,7 +229,11 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS", help="then py-spy the workers")
     parser.add_argument("--gil", action="store_true", help="profile: only samples holding the GIL (CPU)")
     parser.add_argument("--top", type=int, default=25, help="functions in the flame summary")
+    parser.add_argument("--summarize", type=Path, metavar="RAW", help="only print the summary of a py-spy raw file")
     args = parser.parse_args()
+    if args.summarize:
+        print_flame(args.summarize, top=args.top)
+        return
     _, env, data = prepared("loyalty_bench_plumbing", "plumbing", reuse=args.reuse)
     data = data["plumbing"]
     cases = endpoints(data, raw=args.raw)
