@@ -10,9 +10,8 @@ notice costs one reconnect. A link that died without a word (no FIN) is not dete
 not detect it either without waiting for TCP's timeouts.
 
 It keeps one closed cursor per connection for the next `cursor()` (`ReusableCursorMixin`): psycopg builds each
-cursor with its own copy of the connection's adapter map, which cost a primary-key lookup about as much CPU
-as the query's own client work (about an eighth of a member request's worker time,
-py-spy, docs/benchmarks.md); Django opens and closes a cursor for every statement.
+cursor with its own copy of the connection's adapter map, and Django opens and closes a cursor for every
+statement; `cursor()` took 6.5 % of a member request's worker CPU (py-spy, docs/benchmarks.md), 2.1 % now.
 
 It also refuses to run prepared statements through a connection pooler nobody declared (DATABASE_POOLER):
 in PgBouncer's transaction mode they run on server sessions other clients share, where they are missing or,
