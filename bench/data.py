@@ -380,6 +380,15 @@ def seed_scaling(*, size: int = 1000) -> dict:
     return {"club": club.slug, "club_id": club.pk, "token": token, "bearer": _bearer(member_ids)[0]}
 
 
+def seed_plumbing(*, members: int = 2000, bearers: int = 200) -> dict:
+    """Issue 21, target 2: a club whose members are looked up by id (and the first `bearers` also by token)."""
+    club, token = _club("bench-plumbing")
+    member_ids = _members(club, members, prefix="plumbing")
+    with transaction.atomic():
+        tokens = _bearer(member_ids[:bearers])
+    return {"club": club.slug, "token": token, "member_ids": _span(member_ids), "bearers": tokens}
+
+
 def _span(ids: list[int]) -> dict:
     """Contiguous ids as {first, count} (bulk_create in a fresh table), so Lua scripts stay small."""
     ids = sorted(ids)
@@ -395,6 +404,7 @@ SCENARIOS = {
     "status_scaling": seed_status_scaling,
     "mixed": seed_mixed,
     "scaling": seed_scaling,
+    "plumbing": seed_plumbing,
 }
 
 

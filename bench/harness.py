@@ -105,16 +105,27 @@ class Gunicorn:
     """The API under gunicorn (production settings, persistent DB connections)."""
 
     def __init__(
-        self, env: dict[str, str], *, workers: int | None = None, threads: int | None = None, port: int | None = None
+        self,
+        env: dict[str, str],
+        *,
+        workers: int | None = None,
+        threads: int | None = None,
+        port: int | None = None,
+        app: str = "config.wsgi:application",
+        extra_args: tuple[str, ...] = (),
+        root: Path = ROOT,
     ):
         """Workers and threads default to the production configuration (config/gunicorn.conf.py); the port to
-        a free one (the machine is shared: another server may hold any fixed port)."""
+        a free one (the machine is shared: another server may hold any fixed port). `app` and `extra_args`
+        (e.g. another worker class) serve the benchmarks that compare servers (bench/servers.py); `root` the
+        ones that compare two trees of the code (bench/plumbing_ab.py)."""
         self.env, self.workers, self.threads, self.port = env, workers, threads, port or _free_port()
+        self.app, self.extra_args, self.root = app, extra_args, Path(root)
         self.proc: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Gunicorn:
-        command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]
+        command = [PYTHON, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", self.app, *self.extra_args]
         command += ["--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"]
         if os.environ.get("BENCH_ACCESS_LOG"):  # as in production, no access log unless asked for (nginx keeps one)
             command += ["--access-logfile", "-"]
@@ -125,7 +136,7 @@ class Gunicorn:
         log = ROOT / "var" / "bench" / "gunicorn.log"  # 4xx warnings of django.request land here, not on screen
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("a")
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -48,13 +48,17 @@ MIDDLEWARE = [
     "kit.telemetry.middleware.TelemetryMiddleware",
     "kit.api.body.RequestBodyMiddleware",  # next: sees every response of the stack below, early refusals included
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's sessions, CSRF, user and messages, skipped on the API's paths (API_PATH_PREFIXES), which
+    # authenticate by headers and never read them (kit.api.browser_only); the admin keeps all four.
+    "kit.api.browser_only.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "kit.api.browser_only.CsrfViewMiddleware",
+    "kit.api.browser_only.AuthenticationMiddleware",
+    "kit.api.browser_only.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The paths of the API (config/urls.py): token-authenticated, no session, no cookie.
+API_PATH_PREFIXES = ("/v1/", "/v3/")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

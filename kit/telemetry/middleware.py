@@ -16,6 +16,7 @@ access_log = logging.getLogger("loyalty.access")
 
 # Requests that matched no URL pattern share one route label: raw paths would make a series per path.
 UNMATCHED = "<unmatched>"
+META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
 def route_of(request) -> str:
@@ -31,7 +32,8 @@ class TelemetryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request_id = sane_request_id(request.headers.get(HEADER)) or new_request_id()
+        # META, not request.headers: that builds a dict of every header, for this one lookup (kit.api.headers)
+        request_id = sane_request_id(request.META.get(META_KEY)) or new_request_id()
         request.request_id = request_id
         # Not reset when this returns: Django logs 4xx/5xx answers ("Not Found: …") after the middlewares,
         # and those lines belong to the request too. `request_finished` (the response closed) clears it.
@@ -46,11 +48,29 @@ class TelemetryMiddleware:
         finally:
             seconds = time.perf_counter() - started
             route = route_of(request)
-            labels = {"route": route, "method": _method(request.method), "status": str(status)}
-            metrics.HTTP_REQUESTS.labels(**labels).inc()
-            metrics.HTTP_LATENCY.labels(**labels).observe(seconds)
+            count, latency = _series(route, _method(request.method), status)
+            count.inc()
+            latency.observe(seconds)
             if access_log.isEnabledFor(logging.INFO):  # the record's fields cost more than the check
                 _log_access(request, route, status, seconds)
+
+
+# The labelled children of the two request series, resolved once per (route, method, status) and kept: the
+# label set is bounded (URL pattern names, seven methods, status codes), and `labels()` validates its
+# arguments, takes a lock and builds the key on every call.
+_children: dict[tuple[str, str, int], tuple] = {}
+
+
+def _series(route: str, method: str, status: int) -> tuple:
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        labels = {"route": route, "method": method, "status": str(status)}
+        children = _children[key] = (
+            metrics.HTTP_REQUESTS.labels(**labels),
+            metrics.HTTP_LATENCY.labels(**labels),
+        )
+    return children
 
 
 def _log_access(request, route: str, status: int, seconds: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
+from kit.api.headers import header
 from kit.errors import ClientTokenInvalid, MemberTokenInvalid, MissingHeader, WrongHeader
 from loyalty import selectors
 from loyalty.api import auth_cache
@@ -13,8 +14,11 @@ REQUIRED_HEADERS = ("X-Client-Authorization", "X-User-Agent", "X-Product-Name")
 
 
 def _header(request, name: str) -> str | None:
-    value = request.headers.get(name)
-    return value.strip() if value is not None and value.strip() else None
+    value = header(request, name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
 
 
 class ClientTokenAuthentication(BaseAuthentication):
@@ -31,8 +35,9 @@ class ClientTokenAuthentication(BaseAuthentication):
         return _header(request, "X-Client-Authorization")
 
     def authenticate(self, request):
+        secret = self.client_secret(request)
         for name in self.required_headers:
-            if (self.client_secret(request) if name == "X-Client-Authorization" else _header(request, name)) is None:
+            if (secret if name == "X-Client-Authorization" else _header(request, name)) is None:
                 raise MissingHeader(name)
         kwargs = (request.parser_context or {}).get("kwargs", {})
         slug = kwargs.get("lc")
@@ -40,7 +45,7 @@ class ClientTokenAuthentication(BaseAuthentication):
         if slug is not None and header_slug is not None and header_slug != slug:
             raise WrongHeader("X-Loyalty-Club-Slug")
 
-        token = auth_cache.client_token_get_active(secret=self.client_secret(request))
+        token = auth_cache.client_token_get_active(secret=secret)
         if token is None:
             raise ClientTokenInvalid()
         if token.product and token.product != _header(request, "X-Product-Name"):
@@ -76,8 +81,7 @@ class TokenAdminAuthentication(ClientTokenAuthentication):
 
 def member_from_bearer(request, *, club) -> object:
     """The member owning the request's Bearer access token in `club`, else 460."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
+    scheme, _, secret = header(request, "Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise MemberTokenInvalid("Missing member access token")
     token = selectors.member_access_token_find(secret=secret.strip(), club=club, now=timezone.now())

@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from kit.api.body import request_body_gate
+from kit.api.headers import header
 from kit.api.throttling import rate_limit_check
 from kit.db.races import lost_a_delete_race
 from kit.errors import (
@@ -32,6 +33,22 @@ FEATURE_ERRORS = {
     "offers": ("offers_enabled", OffersDisabled),
     "rewards": ("rewards_enabled", RewardsDisabled),
 }
+
+
+# DRF builds new authenticator, parser and renderer instances for every request (`get_authenticators()` …);
+# ours keep no state between calls, so each view class shares one set, made on its first request.
+_shared: dict[tuple, tuple] = {}
+
+
+def _shared_instances(classes) -> list:
+    key = tuple(classes)
+    instances = _shared.get(key)
+    if instances is None:
+        instances = _shared[key] = tuple(cls() for cls in key)
+    return list(instances)
+
+
+_allowed: dict[type, tuple[str, ...]] = {}
 
 
 class _IdempotentReplay(Exception):
@@ -60,6 +77,26 @@ class LoyaltyAPIView(APIView):
     club_scoped = True
     feature: str | None = None
     bearer = False
+
+    def get_authenticators(self):
+        return _shared_instances(self.authentication_classes)
+
+    def get_parsers(self):
+        return _shared_instances(self.parser_classes)
+
+    def get_renderers(self):
+        return _shared_instances(self.renderer_classes)
+
+    def get_content_negotiator(self):
+        return _shared_instances((self.content_negotiation_class,))[0]
+
+    @property
+    def allowed_methods(self):
+        """The `Allow` header's methods (the handlers the class defines), computed once per class."""
+        methods = _allowed.get(type(self))
+        if methods is None:
+            methods = _allowed[type(self)] = tuple(self._allowed_methods())
+        return list(methods)
 
     def member_context(self) -> str | None:
         ctx = self.kwargs.get("ctx")
@@ -104,7 +141,7 @@ class LoyaltyAPIView(APIView):
     def idempotency_begin(self, request) -> None:
         """Claim the request's idempotency key, or replay / refuse (409, 422) per the earlier request."""
         request.idempotency_record = None
-        raw_key = request.headers.get(idempotency.HEADER)
+        raw_key = header(request, idempotency.HEADER)
         if raw_key is None or request.method not in idempotency.METHODS or not hasattr(self, request.method.lower()):
             return
         key = idempotency.idempotency_key_validate(raw_key)

@@ -78,3 +78,26 @@ def test_the_cache_can_be_turned_off(api, club, settings):
     settings.API_AUTH_CACHE_SECONDS = 0
     assert len(_lookups(_queries(api, f"/v3/{club.slug}"))) == 2
     assert len(_lookups(_queries(api, f"/v3/{club.slug}"))) == 2
+
+
+def test_the_copy_a_request_gets_is_the_one_copy_copy_makes(api, club):
+    """auth_cache hands out `instance_copy`, built directly rather than through `copy.copy`'s pickle protocol:
+    the same attributes, its own `_state` and related-object cache, nothing shared that a request assigns."""
+    import copy
+
+    token = ClientToken.objects.get()
+    _ = token.effective_permits
+    token._state.fields_cache["marker"] = object()
+    ours, theirs = auth_cache.instance_copy(token), copy.copy(token)
+    assert type(ours) is ClientToken
+    assert ours == token  # same pk
+    expected = {k: v for k, v in theirs.__dict__.items() if k not in ("_state", "_django_version")}
+    assert {k: v for k, v in ours.__dict__.items() if k != "_state"} == expected
+    assert ours._state is not token._state
+    assert (ours._state.db, ours._state.adding) == (token._state.db, token._state.adding) == ("default", False)
+    assert ours._state.fields_cache == token._state.fields_cache
+    assert ours._state.fields_cache is not token._state.fields_cache
+    ours.name = "changed"
+    ours._state.fields_cache.clear()
+    assert token.name != "changed" and "marker" in token._state.fields_cache
+    assert ours.effective_permits == token.effective_permits
