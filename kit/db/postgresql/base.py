@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import select
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base
 from psycopg import pq
@@ -87,6 +88,8 @@ class ReusableCursorMixin:
 
 
 _reusable: dict[type, type] = {}
+# The mixin resets a cursor through psycopg's own (private) reset; a psycopg without it keeps the plain cursor.
+REUSE_SUPPORTED = all(hasattr(psycopg.Cursor, name) for name in ("_reset", "_row_factory", "_last_query", "_tx"))
 
 
 def _reusable_factory(factory: type) -> type:
@@ -101,7 +104,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self):
         params = super().get_connection_params()
         params.pop("pooler", None)  # ours, not libpq's
-        if params.get("cursor_factory") is not None:
+        if REUSE_SUPPORTED and params.get("cursor_factory") is not None:
             params["cursor_factory"] = _reusable_factory(params["cursor_factory"])
         return params
 
