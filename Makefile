@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_CLUB ?= infinity-mall
 DEMO_MEMBERS ?= 200
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test bench lint format migrate clean
 
 # Two runs at once (a `make test` while `make run` starts) install one after the other, where flock exists.
 SERIAL := $(shell command -v flock >/dev/null 2>&1 && echo flock .venv.lock)
@@ -40,6 +40,10 @@ test: install
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose" >&2; exit 1; fi; exit $$rc
+
+## bench: every benchmark target in one run (PostgreSQL; about half an hour; BENCH_ARGS="--quick" for less).
+bench: install
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
