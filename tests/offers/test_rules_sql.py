@@ -104,6 +104,40 @@ def _expected(case: Case, offer: Offer, tz) -> rules.UsageFigures:
     return rules.usage_figures(offer, now=NOW, member=member)
 
 
+def case_write(case: Case, *, club, member, **offer_fields) -> Offer:
+    """The rows of a generated case: the offer (with `offer_fields` besides the case's), the audience, the
+    member's state row, grants and past uses."""
+    group = MemberGroupFactory(club=club) if case.audience else None
+    if case.in_audience:
+        group.memberships.create(member=member)
+    offer = Offer.objects.create(
+        club=club,
+        status=OfferStatus.PUBLISHED,
+        internal_name="generated",
+        type=case.type,
+        scope=case.scope,
+        usable_since=case.usable_since,
+        usable_until=case.usable_until,
+        audience=group,
+        maximum_uses_per_user=case.maximum_uses_per_user,
+        stock=case.stock,
+        uses_count=case.uses_count,
+        periodic_timespan=case.periodic_timespan,
+        periodic_limit=case.periodic_limit,
+        **offer_fields,
+    )
+    if case.state is not None:
+        OfferMemberState.objects.create(
+            offer=offer, member=member, uses_count=case.state[0], last_used_at=case.state[1]
+        )
+    for until, uses in case.grants:
+        OfferGrant.objects.create(
+            offer=offer, member=member, granted_at=NOW - 500 * 24 * HOUR, usable_until=until, uses_count=uses
+        )
+    OfferUsage.objects.bulk_create([OfferUsage(offer=offer, member=member, used_at=at) for at in case.usages])
+    return offer
+
+
 @pytest.mark.django_db
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases(), tz_name=st.sampled_from(["UTC", "Europe/Oslo", "Pacific/Auckland", "America/Los_Angeles"]))
@@ -112,33 +146,7 @@ def test_the_usage_annotation_agrees_with_the_python_rule(case: Case, tz_name: s
         with transaction.atomic():
             club = LoyaltyClubFactory(timezone=tz_name)
             member = MemberFactory(club=club)
-            group = MemberGroupFactory(club=club) if case.audience else None
-            if case.in_audience:
-                group.memberships.create(member=member)
-            offer = Offer.objects.create(
-                club=club,
-                status=OfferStatus.PUBLISHED,
-                internal_name="generated",
-                type=case.type,
-                scope=case.scope,
-                usable_since=case.usable_since,
-                usable_until=case.usable_until,
-                audience=group,
-                maximum_uses_per_user=case.maximum_uses_per_user,
-                stock=case.stock,
-                uses_count=case.uses_count,
-                periodic_timespan=case.periodic_timespan,
-                periodic_limit=case.periodic_limit,
-            )
-            if case.state is not None:
-                OfferMemberState.objects.create(
-                    offer=offer, member=member, uses_count=case.state[0], last_used_at=case.state[1]
-                )
-            for until, uses in case.grants:
-                OfferGrant.objects.create(
-                    offer=offer, member=member, granted_at=NOW - 500 * 24 * HOUR, usable_until=until, uses_count=uses
-                )
-            OfferUsage.objects.bulk_create([OfferUsage(offer=offer, member=member, used_at=at) for at in case.usages])
+            offer = case_write(case, club=club, member=member)
             row = (
                 offers_annotate_usage(
                     Offer.objects.filter(pk=offer.pk), club=club, member=None if case.guest else member, now=NOW

@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from kit.errors import DomainError
 from loyalty.models import Member
 from offers import rules, sql
-from offers.models import Offer, OfferGrant, OfferMemberState, OfferStatus, OfferUsage, Scope
+from offers.models import Offer, OfferGrant, OfferMemberState, OfferUsage, Scope
 from offers.services import use
-from tests.factories import LoyaltyClubFactory, MemberFactory, MemberGroupFactory
+from tests.factories import LoyaltyClubFactory, MemberFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import OfferFactory
-from tests.offers.test_rules_sql import HOUR, NOW, Case, cases
+from tests.offers.test_rules_sql import HOUR, NOW, Case, case_write, cases
 
 pytestmark = pytest.mark.postgres
 
@@ -79,35 +79,13 @@ def _setup(case: Case, extra: Extra, tz_name: str) -> tuple[Offer, int]:
         rewards_enabled=False,  # authorized uses stay on the one-statement path (the hook would do nothing)
     )
     member = MemberFactory(club=club, banned_until=extra.banned_until)
-    group = MemberGroupFactory(club=club) if case.audience else None
-    if case.in_audience:
-        group.memberships.create(member=member)
-    offer = Offer.objects.create(
+    offer = case_write(
+        case,
         club=club,
-        status=OfferStatus.PUBLISHED,
-        internal_name="generated",
-        type=case.type,
-        scope=case.scope,
-        usable_since=case.usable_since,
-        usable_until=case.usable_until,
-        audience=group,
-        maximum_uses_per_user=case.maximum_uses_per_user,
-        stock=case.stock,
-        uses_count=case.uses_count,
-        periodic_timespan=case.periodic_timespan,
-        periodic_limit=case.periodic_limit,
+        member=member,
         usage_authorization_token=extra.offer_token,
         usage_authorization_token_required=extra.token_required,
     )
-    if case.state is not None:
-        OfferMemberState.objects.create(
-            offer=offer, member=member, uses_count=case.state[0], last_used_at=case.state[1]
-        )
-    for until, uses in case.grants:
-        OfferGrant.objects.create(
-            offer=offer, member=member, granted_at=NOW - 500 * 24 * HOUR, usable_until=until, uses_count=uses
-        )
-    OfferUsage.objects.bulk_create([OfferUsage(offer=offer, member=member, used_at=at) for at in case.usages])
     return offer, member.pk
 
 
