@@ -9,7 +9,7 @@ from django.utils import timezone
 from loyalty import normalizers
 from loyalty.admin_forms import ClientTokenAdminForm
 from loyalty.models import ClientToken, LoyaltyClub, Member, MemberGroup
-from loyalty.services import groups, members, oauth, tokens
+from loyalty.services import clubs, groups, members, oauth, tokens
 
 
 @admin.register(LoyaltyClub)
@@ -18,6 +18,12 @@ class LoyaltyClubAdmin(admin.ModelAdmin):
     list_filter = ("offers_enabled", "rewards_enabled", "timezone")
     search_fields = ("slug", "name")
     readonly_fields = ("created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        """A change goes through the same service as the API's PUT (and what listens to it)."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        clubs.club_update(club=obj, **{name: form.cleaned_data[name] for name in form.changed_data})
 
 
 @admin.register(ClientToken)

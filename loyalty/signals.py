@@ -11,6 +11,10 @@ member=<Member>)` by the member-delete service just before the row goes; `member
 club=<LoyaltyClub>, created=[<Member>], updated=[(<Member>, <Member before>)], notified=<bool>)` by the
 import once per batch (`notified`: `member_created` was sent for the created ones too). All inside the
 change's transaction.
+
+`club_updated(sender=LoyaltyClub, club=<LoyaltyClub>, fields=<set of field names>)` is sent by the club-update
+service (the API's PUT and the admin) after the save, inside its transaction: offers rewrites its stored name
+sort keys when `default_language` is among the fields.
 """
 
 from django.dispatch import Signal
@@ -19,3 +23,4 @@ member_created = Signal()
 member_updated = Signal()
 member_deleted = Signal()
 members_imported = Signal()
+club_updated = Signal()

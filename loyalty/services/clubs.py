@@ -8,14 +8,17 @@ from django.db import transaction
 
 from loyalty.models import LoyaltyClub
 from loyalty.services.tokens import IssuedToken, client_token_issue
+from loyalty.signals import club_updated
 
 
 @transaction.atomic
 def club_update(*, club: LoyaltyClub, **fields) -> LoyaltyClub:
-    """Partial update of the club's settings (slug is read-only)."""
+    """Partial update of the club's settings (slug is read-only). Sends `club_updated` with the fields
+    written (see loyalty.signals)."""
     for key, value in fields.items():
         setattr(club, key, value)
     club.save(update_fields=[*fields, "updated_at"])
+    club_updated.send(sender=LoyaltyClub, club=club, fields=set(fields))
     return club
 
 

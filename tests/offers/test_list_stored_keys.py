@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from loyalty.models import LoyaltyClub
 from offers.models import Collection, Offer, OfferTag, OfferType
 from offers.services import catalog
-from offers.texts import name_order_key, text_for
+from offers.texts import languages_signature, name_order_key, text_for
 from tests.factories import MemberGroupFactory
 from tests.offers.conftest import BASE
 from tests.offers.factories import CollectionFactory, OfferFactory
@@ -165,6 +165,36 @@ def test_after_the_default_language_changes_the_lists_sort_on_the_computed_name(
     assert [o["id"] for o in managed] == [
         o["id"] for o in api.get("/v3/infinity-mall/offers?per_page=100").json()["offers"]
     ]
+
+
+def _keys_of(club) -> set[str | None]:
+    return set(Offer.objects.filter(club=club).values_list("name_sort_language", flat=True))
+
+
+def test_a_default_language_changed_through_the_api_rewrites_the_stored_keys(member_api, api, club, catalogue):
+    offers, _ = catalogue
+    assert languages_signature(["nb"]) not in _keys_of(club)
+
+    response = api.put("/v3/infinity-mall", {"loyalty_club": {"default_language": "nb"}}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert _keys_of(club) == {languages_signature(["nb"])}  # the lists walk the index again
+    assert _ids(member_api.get(f"{BASE}/me/offers")) == _expected(offers, ["nb"])
+
+
+def test_a_default_language_changed_in_the_admin_rewrites_the_stored_keys(admin_client, club, catalogue):
+    assert languages_signature(["nb"]) not in _keys_of(club)
+    page = admin_client.get(f"/admin/loyalty/loyaltyclub/{club.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: ("" if value is None else value) for name, value in data.items()}
+    data.update(default_language="nb")
+
+    response = admin_client.post(f"/admin/loyalty/loyaltyclub/{club.pk}/change/", data)
+
+    assert response.status_code == 302, response.content[:2000]
+    assert LoyaltyClub.objects.get(pk=club.pk).default_language == "nb"
+    assert _keys_of(club) == {languages_signature(["nb"])}
 
 
 # --- The management list ------------------------------------------------------------------------------
