@@ -101,6 +101,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_healthy(proc: subprocess.Popen, base_url: str, name: str, *, seconds: float = 60) -> None:
+    """Wait until the server `proc` answers 200 on /healthz; raises if it exits or is not healthy in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not become healthy")
+
+
 class Gunicorn:
     """The API under gunicorn (production settings, persistent DB connections)."""
 
@@ -137,17 +152,8 @@ class Gunicorn:
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("a")
         self.proc = subprocess.Popen(command, cwd=self.root, env=self.env, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("gunicorn did not become healthy")
+        wait_healthy(self.proc, self.base_url, "gunicorn")
+        return self
 
     def __exit__(self, *exc) -> None:
         if self.proc:

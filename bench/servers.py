@@ -21,8 +21,6 @@ import argparse
 import importlib.util
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,6 +39,7 @@ from bench.harness import (
     cpu_seconds,
     prepared,
     settle,
+    wait_healthy,
     wrk,
 )
 
@@ -70,17 +69,8 @@ class Granian:
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"granian exited with {self.proc.returncode} (see {log})")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("granian did not become healthy")
+        wait_healthy(self.proc, self.base_url, f"granian (see {log})")
+        return self
 
     def __exit__(self, *exc) -> None:
         import os
