@@ -106,6 +106,13 @@ class Offer(models.Model):
     # sorting on the computed expression, so a missing or stale key costs time, never a wrong order.
     name_sort = models.TextField(null=True, blank=True, editable=False)
     name_sort_language = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    # Which version of the offer's rendered content a row holds: on PostgreSQL, triggers
+    # (`offers.sql.CONTENT_REVISION_V1`) give it a new value of one sequence on every insert, every change of a
+    # rendered column and every change of the offer's tags, stores, collection links and files, whatever
+    # wrote it (service, admin, raw SQL). The member API's rendered-content cache (offers/api/content.py)
+    # trusts an entry only for the revision the request's own statement read. Stays 0 on other databases,
+    # where that cache is off.
+    content_revision = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["id"]

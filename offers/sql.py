@@ -344,3 +344,108 @@ def _relations_sql_postgresql() -> str:
         f"UNION ALL (SELECT 3, offer_id, NULL, NULL, {columns} FROM {file} WHERE offer_id {in_ids} "
         "ORDER BY position, id)"
     )
+
+
+# --- The revision of an offer's rendered content (PostgreSQL) -------------------------------------------
+#
+# The member API renders an offer's content (names, texts, dates, tags, stores, collection links, files) once
+# per revision and language list, and reuses it while the row it reads carries the same `content_revision`
+# (offers/api/content.py). These triggers make that exact whatever writes the rows: every insert of an
+# offer, every change of one of its rendered columns (`OFFER_CONTENT_COLUMNS`) and every insert, update or
+# delete of its tag, store, collection-link and file rows gives the offer a new value of one sequence, in
+# the writer's own transaction. A sequence, not a counter per offer: a revision is never handed out twice,
+# so a cache entry cannot be mistaken for a later offer's even if ids were ever reused. The relation
+# triggers run once per statement (transition tables), so a bulk insert of tags costs one UPDATE.
+#
+# Frozen in migration offers 0008 by name: a change (a new rendered column) is a _v2 in a new migration,
+# and tests/offers/test_content_cache.py holds `OFFER_CONTENT_COLUMNS` equal to what the installed trigger
+# watches.
+
+OFFER_CONTENT_COLUMNS = (
+    "name",
+    "type",
+    "description",
+    "external_url",
+    "usable_since",
+    "usable_until",
+    "usage_authorization_token_required",
+    "extras",
+    "display_schemas",
+    "read_more",
+    "activation_texts",
+)
+
+def content_revisions_kept() -> bool:
+    """Whether this database keeps `Offer.content_revision` (the triggers below exist on PostgreSQL only)."""
+    return connection.vendor == "postgresql"
+
+
+CONTENT_REVISION_RELATIONS = ("offers_offertag", "offers_offerstore", "offers_collectionoffer", "offers_offerfile")
+
+CONTENT_REVISION_V1 = """
+CREATE SEQUENCE offers_content_revision_seq;
+
+CREATE FUNCTION offers_content_revision_next_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.content_revision := nextval('offers_content_revision_seq');
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER offers_offer_content_revision_insert BEFORE INSERT ON offers_offer
+    FOR EACH ROW EXECUTE FUNCTION offers_content_revision_next_v1();
+
+CREATE TRIGGER offers_offer_content_revision_update BEFORE UPDATE ON offers_offer FOR EACH ROW
+    WHEN ((OLD.name, OLD.type, OLD.description, OLD.external_url, OLD.usable_since, OLD.usable_until,
+           OLD.usage_authorization_token_required, OLD.extras, OLD.display_schemas, OLD.read_more,
+           OLD.activation_texts)
+          IS DISTINCT FROM
+          (NEW.name, NEW.type, NEW.description, NEW.external_url, NEW.usable_since, NEW.usable_until,
+           NEW.usage_authorization_token_required, NEW.extras, NEW.display_schemas, NEW.read_more,
+           NEW.activation_texts))
+    EXECUTE FUNCTION offers_content_revision_next_v1();
+
+CREATE FUNCTION offers_content_relation_inserted_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE offers_offer SET content_revision = nextval('offers_content_revision_seq')
+        WHERE id IN (SELECT offer_id FROM new_rows);
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION offers_content_relation_deleted_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE offers_offer SET content_revision = nextval('offers_content_revision_seq')
+        WHERE id IN (SELECT offer_id FROM old_rows);
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION offers_content_relation_updated_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE offers_offer SET content_revision = nextval('offers_content_revision_seq')
+        WHERE id IN (SELECT offer_id FROM old_rows UNION SELECT offer_id FROM new_rows);
+    RETURN NULL;
+END $$;
+""" + "".join(
+    f"""
+CREATE TRIGGER {table}_content_inserted AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION offers_content_relation_inserted_v1();
+CREATE TRIGGER {table}_content_deleted AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION offers_content_relation_deleted_v1();
+CREATE TRIGGER {table}_content_updated AFTER UPDATE ON {table} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION offers_content_relation_updated_v1();
+"""
+    for table in CONTENT_REVISION_RELATIONS
+)
+
+CONTENT_REVISION_V1_DROP = "".join(
+    f"DROP TRIGGER IF EXISTS {table}_content_{event} ON {table};\n"
+    for table in CONTENT_REVISION_RELATIONS
+    for event in ("inserted", "deleted", "updated")
+) + (
+    "DROP TRIGGER IF EXISTS offers_offer_content_revision_insert ON offers_offer;\n"
+    "DROP TRIGGER IF EXISTS offers_offer_content_revision_update ON offers_offer;\n"
+    "DROP FUNCTION IF EXISTS offers_content_relation_inserted_v1();\n"
+    "DROP FUNCTION IF EXISTS offers_content_relation_deleted_v1();\n"
+    "DROP FUNCTION IF EXISTS offers_content_relation_updated_v1();\n"
+    "DROP FUNCTION IF EXISTS offers_content_revision_next_v1();\n"
+    "DROP SEQUENCE IF EXISTS offers_content_revision_seq;\n"
+)

@@ -320,6 +320,9 @@ API_RATE_LIMIT_CACHE = env("API_RATE_LIMIT_CACHE", default="default")
 # How long each worker keeps a client token and a club it looked up (loyalty.api.auth_cache); saves and
 # deletes clear it at once in the writing process, others follow within this many seconds. 0: off.
 API_AUTH_CACHE_SECONDS = env.float("API_AUTH_CACHE_SECONDS", default=2.0)
+# How many rendered offer contents each worker keeps (offers/api/content.py: exact, per content revision;
+# PostgreSQL only). One entry per (offer, request languages), a few kB each. 0: off.
+OFFERS_CONTENT_CACHE_ENTRIES = env.int("OFFERS_CONTENT_CACHE_ENTRIES", default=2000)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- Offers management (SPEC §5) ------------------------------------------------------------------

@@ -21,3 +21,5 @@ LOGGING["loggers"]["loyalty.access"] = {"level": "WARNING"}  # noqa: F405 - the 
 
 # Each test counts its queries from a cold start; the tests of loyalty.api.auth_cache turn it on themselves.
 API_AUTH_CACHE_SECONDS = 0
+# Likewise the rendered offer contents (offers/api/content.py); tests/offers/test_content_cache.py turns it on.
+OFFERS_CONTENT_CACHE_ENTRIES = env.int("TEST_OFFERS_CONTENT_CACHE_ENTRIES", default=0)  # noqa: F405

@@ -229,11 +229,13 @@ def _texts(value: Any, keys: tuple[str, ...], languages: list[str]) -> dict[str,
     return {key: text_for(value.get(key), languages) for key in keys}
 
 
-def offer_to_json(row: dict[str, Any], *, languages: list[str], activated_seconds_time: int) -> dict[str, Any]:
-    """The member view of an offer (SPEC §4.2) from a row of `offers.selectors.listing` (`offers_page`,
-    `offer_row_get`)."""
+def offer_content_to_json(row: dict[str, Any], *, languages: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the member view of an offer (SPEC §4.2) shows of its content, from a row of
+    `offers.selectors.content.content_rows`, in the languages asked for: the keys before the member's
+    `liked` and `usage`, and the keys after them (`offer_to_json` puts them in that order). The same for
+    every member, so offers/api/content.py keeps it per content revision: nothing may change it afterwards."""
     files = [file_to_json(f) for f in row["files"]]
-    return {
+    head = {
         "id": row["id"],
         "name": text_for(row["name"], languages),
         "type": row["type"],
@@ -246,6 +248,27 @@ def offer_to_json(row: dict[str, Any], *, languages: list[str], activated_second
         "stores": row["stores"],
         "files": files,
         "images": files,
+    }
+    tail = {
+        "usage_authorization_token_required": row["usage_authorization_token_required"],
+        "extras": row["extras"] if isinstance(row["extras"], dict) else {},
+        "display": {
+            "schemas": display_schemas_resolve(row["display_schemas"]),
+            "read_more": _texts(row["read_more"], ("button_title", "url", "title", "text"), languages),
+            "activation_texts": _texts(row["activation_texts"], ("modal", "button", "description"), languages),
+        },
+    }
+    return head, tail
+
+
+def offer_to_json(
+    row: dict[str, Any], content: tuple[dict[str, Any], dict[str, Any]], *, activated_seconds_time: int
+) -> dict[str, Any]:
+    """The member view of an offer (SPEC §4.2): its content (`offer_content_to_json`) around the member's
+    figures, from a row of `offers.selectors.listing` (`offers_page`, `offer_row_get`)."""
+    head, tail = content
+    return {
+        **head,
         "liked": bool(row["u_liked"]),
         "usage": usage_to_json(
             usable=row["u_usable"],
@@ -257,13 +280,7 @@ def offer_to_json(row: dict[str, Any], *, languages: list[str], activated_second
             periodic_limit=row["periodic_limit"],
             activated_seconds_time=activated_seconds_time,
         ),
-        "usage_authorization_token_required": row["usage_authorization_token_required"],
-        "extras": row["extras"] if isinstance(row["extras"], dict) else {},
-        "display": {
-            "schemas": display_schemas_resolve(row["display_schemas"]),
-            "read_more": _texts(row["read_more"], ("button_title", "url", "title", "text"), languages),
-            "activation_texts": _texts(row["activation_texts"], ("modal", "button", "description"), languages),
-        },
+        **tail,
     }
 
 

@@ -12,8 +12,9 @@ from kit.messages import error_leaf
 from loyalty.api.base import LoyaltyAPIView
 from loyalty.api.serializers import EmptyResponseSerializer
 from loyalty.permits import SCOPE_PERMITS
-from offers.api import published_params
+from offers.api import content, published_params
 from offers.api import serializers as s
+from offers.exceptions import OfferNotFound
 from offers.models import OfferEvent
 from offers.selectors import listing, visibility
 from offers.services import grants, use
@@ -128,7 +129,12 @@ class MemberOfferListView(MemberOfferAPIView):
             with_pagination_info=q["include_pagination_info"],
         )
         activation = request.club.activated_seconds_time
-        offers = [s.offer_to_json(row, languages=languages, activated_seconds_time=activation) for row in page.rows]
+        contents = content.offer_contents(page.rows, languages=languages)
+        offers = [
+            s.offer_to_json(row, contents[row["id"]], activated_seconds_time=activation)
+            for row in page.rows
+            if row["id"] in contents  # not deleted since the page was read
+        ]
         body = {"offers": offers}
         if page.pagination_info is not None:
             body["pagination_info"] = page.pagination_info
@@ -148,8 +154,10 @@ class MemberOfferDetailView(MemberOfferAPIView):
     def get(self, request, lc, ctx, offer_id, member_id=None):
         scope = self.parse_scope(request)
         row = listing.offer_row_get(club=request.club, member=request.member, scope=scope, offer_id=offer_id)
-        languages = self.languages(request)
-        offer = s.offer_to_json(row, languages=languages, activated_seconds_time=request.club.activated_seconds_time)
+        found = content.offer_contents([row], languages=self.languages(request))
+        if offer_id not in found:  # deleted since its row was read
+            raise OfferNotFound(offer_id)
+        offer = s.offer_to_json(row, found[offer_id], activated_seconds_time=request.club.activated_seconds_time)
         return Response({"offer": offer})
 
 

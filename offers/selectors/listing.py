@@ -1,7 +1,8 @@
 """Lists of the member offer API (SPEC §4.2-4.4, §4.7): pages of offers and the meta of a context.
 
-`offers_page` returns plain rows (`.values()` plus bulk-loaded tags, stores, collections and files); the API
-turns them into JSON without serializers on this hot path.
+`offers_page` and `offer_row_get` return plain rows of the member's figures and the revision of each offer's
+content; the API renders the content once per revision (offers/api/content.py, which reads it with
+`offers.selectors.content`) and turns both into JSON without serializers on this hot path.
 """
 
 from __future__ import annotations
@@ -112,12 +113,12 @@ def offers_page(
     with_pagination_info: bool = False,
     now: datetime | None = None,
 ) -> OfferPage:
-    """One page of the offers this context lists, as rows ready for `offers.api.serializers.offer_to_json`.
+    """One page of the offers this context lists, as the rows of `offer_rows` (the member's figures and each
+    offer's content revision; offers/api/content.py adds the content).
 
     Two steps keep the work proportional to the page, not the catalogue: the ids of the page (a narrow sort;
     usage annotations only when a filter or the order needs them), then the usage-annotated rows of just
-    those ids. Queries: a COUNT (only with pagination info), the ids, the rows, and one each for tags,
-    stores, collections and files."""
+    those ids. Queries: a COUNT (only with pagination info), the ids, the rows."""
     now = now or timezone.now()
     offset = (page_no - 1) * per_page
     if not with_pagination_info and _unfiltered(filters):
@@ -234,15 +235,14 @@ def name_keyed(*, languages: list[str]) -> tuple:
 
 
 def offer_rows(*, club: LoyaltyClub, member: Member | None, ids: list[int], now: datetime) -> list[dict[str, Any]]:
-    """The usage-annotated rows of these offers, in the order of `ids`, with their relations attached.
-    Visibility is the caller's business (the ids come from a visibility-filtered query)."""
+    """The usage-annotated rows of these offers (`OFFER_ROW_FIELDS`: the member's figures and the revision of
+    the offer's content), in the order of `ids`. Visibility is the caller's business (the ids come from a
+    visibility-filtered query); the content is `offers.selectors.content`'s."""
     if not ids:
         return []
     found = usage_rows("ids", club=club, member=member, now=now, ids=list(ids))
     by_id = {row["id"]: row for row in found}
-    rows = [by_id[pk] for pk in ids if pk in by_id]
-    offer_rows_attach_relations(rows)
-    return rows
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def offer_row_get(
@@ -260,28 +260,7 @@ def offer_row_get(
         rows = usage_rows("live", club=club, member=member, now=now, scope=scope, offer_id=offer_id)
     if not rows:
         raise OfferNotFound(offer_id)
-    offer_rows_attach_relations(rows)
     return rows[0]
-
-
-def offer_rows_attach_relations(rows: list[dict[str, Any]]) -> None:
-    """Adds `tags`, `stores`, `collection_ids` and `files` to each row, in one query for any number of rows
-    (on PostgreSQL; three elsewhere)."""
-    if not rows:
-        return
-    by_id = {row["id"]: row for row in rows}
-    for row in rows:
-        row.update(tags=[], stores=[], collection_ids=[], files=[])
-    for kind, offer_id, text, number, file_values in sql.relations_fetch(list(by_id)):
-        row = by_id[offer_id]
-        if kind == 0:
-            row["tags"].append(text)
-        elif kind == 1:
-            row["stores"].append(text)
-        elif kind == 2:
-            row["collection_ids"].append(number)
-        else:
-            row["files"].append(dict(zip(FILE_FIELDS, file_values, strict=True)))
 
 
 # --- Meta -----------------------------------------------------------------------------------------

@@ -192,20 +192,12 @@ def offers_annotate_usage(
     )
 
 
+# The member's figures of an offer and what reading them needs, beside the revision of the offer's content:
+# the content itself (names, texts, relations) is rendered once per revision (offers/api/content.py) and
+# read by `offers.selectors.content.content_rows` only for the revisions a worker has not rendered yet.
 OFFER_ROW_FIELDS = (
     "id",
-    "name",
-    "type",
-    "scope",
-    "description",
-    "external_url",
-    "usable_since",
-    "usable_until",
-    "extras",
-    "display_schemas",
-    "read_more",
-    "activation_texts",
-    "usage_authorization_token_required",
+    "content_revision",
     "periodic_timespan",
     "periodic_limit",
     "u_usable",
