@@ -375,6 +375,7 @@ OFFER_CONTENT_COLUMNS = (
     "activation_texts",
 )
 
+
 def content_revisions_kept() -> bool:
     """Whether this database keeps `Offer.content_revision` (the triggers below exist on PostgreSQL only)."""
     return connection.vendor == "postgresql"
