@@ -58,7 +58,10 @@ def offer_contents(rows: list[dict[str, Any]], *, languages: list[str]) -> dict[
             key = (content_row["id"], key_languages)
             _entries.pop(key, None)  # a new revision goes to the end, as the newest entry
             while len(_entries) >= capacity:
-                del _entries[next(iter(_entries))]
+                try:  # another thread (gthread workers) may be evicting too
+                    _entries.pop(next(iter(_entries)), None)
+                except (StopIteration, RuntimeError):
+                    break
             # Under the revision this content was read with: a change in between leaves the row's older
             # revision a miss, never the newer content under the older revision.
             _entries[key] = (content_row["content_revision"], rendered)
