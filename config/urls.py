@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from config import health
+from kit.api.routing import club_routes
 from kit.telemetry.views import metrics_view
 from loyalty.api import urls as loyalty_urls
 from loyalty.api.views import LoyaltyClubView
@@ -34,9 +35,9 @@ urlpatterns = [
     # `loyalty_clubs` cannot shadow it; namespaced so that reverse() keeps naming the /v3/<lc>/ routes; left
     # out of the OpenAPI schema (kit.api.schema.exclude_legacy_prefix), which would otherwise list it twice.
     path("v3/loyalty_clubs/<slug:lc>", LoyaltyClubView.as_view(), name="legacy-loyalty-club"),
-    path("v3/loyalty_clubs/<slug:lc>/", include((club_patterns, "legacy"), namespace="legacy")),
+    club_routes("v3/loyalty_clubs/<slug:lc>/", club_patterns, app_name="legacy", namespace="legacy"),
     path("v3/<slug:lc>", LoyaltyClubView.as_view(), name="loyalty-club"),
-    path("v3/<slug:lc>/", include(club_patterns)),
+    club_routes("v3/<slug:lc>/", club_patterns),
 ]
 
 handler400 = "kit.api.exceptions.json_bad_request"
