@@ -450,3 +450,45 @@ CONTENT_REVISION_V1_DROP = "".join(
     "DROP FUNCTION IF EXISTS offers_content_revision_next_v1();\n"
     "DROP SEQUENCE IF EXISTS offers_content_revision_seq;\n"
 )
+
+
+# --- The stored name key follows the name, whoever writes it ---------------------------------------------
+#
+# `Offer.name_sort` is written by the catalog service with every name it writes (offers.selectors.listing
+# `name_keyed` explains why a stale key is trusted: it looks current). A name written any other way — a
+# queryset `.update(name=…)`, raw SQL, a data migration — would keep the key of the old name, and the lists
+# would place the offer by it. This trigger drops the key of a row whose name changes while its key does
+# not (the service writes the key right after, in its own transaction); a row without a key is sorted on
+# the computed name, so the order is right at once and only the speed waits for the next refresh.
+# Frozen in migration offers 0009 by name: change it as a _v2.
+
+NAME_KEY_RESET_V1 = {
+    "postgresql": """
+CREATE FUNCTION offers_name_key_reset_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.name_sort := NULL;
+    NEW.name_sort_language := NULL;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER offers_offer_name_key_reset BEFORE UPDATE ON offers_offer FOR EACH ROW
+    WHEN (OLD.name IS DISTINCT FROM NEW.name
+          AND NEW.name_sort IS NOT DISTINCT FROM OLD.name_sort
+          AND NEW.name_sort_language IS NOT DISTINCT FROM OLD.name_sort_language)
+    EXECUTE FUNCTION offers_name_key_reset_v1();
+""",
+    "sqlite": """
+CREATE TRIGGER offers_offer_name_key_reset AFTER UPDATE OF name ON offers_offer FOR EACH ROW
+    WHEN OLD.name IS NOT NEW.name AND NEW.name_sort IS OLD.name_sort
+         AND NEW.name_sort_language IS OLD.name_sort_language
+BEGIN
+    UPDATE offers_offer SET name_sort = NULL, name_sort_language = NULL WHERE id = NEW.id;
+END;
+""",
+}
+
+NAME_KEY_RESET_V1_DROP = {
+    "postgresql": "DROP TRIGGER IF EXISTS offers_offer_name_key_reset ON offers_offer;\n"
+    "DROP FUNCTION IF EXISTS offers_name_key_reset_v1();\n",
+    "sqlite": "DROP TRIGGER IF EXISTS offers_offer_name_key_reset;\n",
+}

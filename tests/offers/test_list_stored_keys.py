@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +150,31 @@ def test_a_name_written_by_the_service_moves_the_offer_in_the_list(member_api, c
     listed = _ids(member_api.get(f"{BASE}/me/offers"))
     assert listed.index(first) > 0
     assert listed == _expected(list(Offer.objects.filter(pk__in=[o.pk for o in offers])), ["en"])
+
+
+@pytest.mark.parametrize("how", ["queryset", "raw SQL"])
+def test_a_name_written_outside_the_service_moves_the_offer_too(member_api, club, catalogue, how):
+    """The stored key of a name written by `.update()` or raw SQL is dropped (offers.sql.NAME_KEY_RESET_V1):
+    the offer is sorted on its computed name, never by the key of its old name."""
+    offers, _ = catalogue
+    first = _ids(member_api.get(f"{BASE}/me/offers"))[0]
+    if how == "queryset":
+        Offer.objects.filter(pk=first).update(name={"en": "zzz last"})
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE offers_offer SET name = %s WHERE id = %s", ['{"en": "zzz last"}', first])
+
+    assert Offer.objects.values_list("name_sort", "name_sort_language").get(pk=first) == (None, None)
+    listed = _ids(member_api.get(f"{BASE}/me/offers"))
+    assert listed.index(first) > 0
+    assert listed == _expected(list(Offer.objects.filter(pk__in=[o.pk for o in offers])), ["en"])
+
+
+def test_a_write_that_keeps_the_name_keeps_the_key(club, catalogue):
+    written = Offer.objects.filter(name_sort__isnull=False).first()
+    key = (written.name_sort, written.name_sort_language)
+    Offer.objects.filter(pk=written.pk).update(description="other text", name=written.name)
+    assert Offer.objects.values_list("name_sort", "name_sort_language").get(pk=written.pk) == key
 
 
 def test_after_the_default_language_changes_the_lists_sort_on_the_computed_name(member_api, api, club, catalogue):
