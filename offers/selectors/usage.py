@@ -7,6 +7,7 @@ decisions themselves are `offers.rules.usage_figures`; this is their form as SQL
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from kit.periods import period_start
+from kit import periods as kit_periods
 from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
 from offers import sql
@@ -67,12 +68,12 @@ def _period_uses(member_id, period_start: str) -> Case:
     )
 
 
-def period_starts(*, club: LoyaltyClub, now: datetime) -> dict[str, datetime]:
-    """When the current period of each timespan started, in the club's time zone."""
-    return {ts: period_start(ts, now=now, tz=club.tzinfo) for ts in Timespan.values}
+def period_starts(*, club: LoyaltyClub, now: datetime) -> Mapping[str, datetime]:
+    """When the current period of each timespan started, in the club's time zone (`kit.periods.period_starts`)."""
+    return kit_periods.period_starts(now=now, tz=club.tzinfo)
 
 
-def _period_start_expr(starts: dict[str, datetime]) -> Case:
+def _period_start_expr(starts: Mapping[str, datetime]) -> Case:
     return Case(
         *[When(periodic_timespan=ts, then=Value(starts[ts])) for ts in Timespan.values],
         default=Value(None),
@@ -86,7 +87,7 @@ def offers_annotate_usage(
     club: LoyaltyClub,
     member: Member | None,
     now: datetime,
-    starts: dict[str, datetime] | None = None,
+    starts: Mapping[str, datetime] | None = None,
 ) -> QuerySet[Offer]:
     """Adds `u_usable`, `u_max_uses`, `u_uses_left`, `u_last_used_at`, `u_period_uses` and `u_liked` (SPEC §4.3):
     the SQL form of `offers.rules.usage_figures`, for filtering and sorting in the database (a hypothesis test

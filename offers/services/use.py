@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kit.periods import period_start
+from kit.periods import period_start, period_starts
 from loyalty.models import LoyaltyClub, Member
 from loyalty.selectors import member_in_group
 from offers import events, rules, sql
@@ -184,7 +184,8 @@ def offer_use_by_id(*, target: UseTarget, member: Member, authorization_token: s
     # Read after the facts: any use they show committed before this instant (as under the lock, a use is
     # never timestamped before the one it follows).
     now = timezone.now()
-    if offer.periodic_timespan and period_start(offer.periodic_timespan, now=now, tz=club.tzinfo) != facts.period_start:
+    timespan = offer.periodic_timespan
+    if timespan and period_starts(now=now, tz=club.tzinfo)[timespan] != facts.period_start:
         return offer_use(offer=offer, member=member, authorization_token=authorization_token)  # a period began
     token_valid = None
     if authorization_token is not None:
