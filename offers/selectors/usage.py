@@ -293,7 +293,26 @@ class UseFacts:
     read_at: datetime
 
 
-_OFFER_COLUMNS = tuple(field.attname for field in Offer._meta.concrete_fields)
+# The offer's columns a use reads: its rules (`offers.rules.use_decide`, `usage_figures`), the locking path it
+# may fall back to (`offers.services.use.offer_use`) and the hooks that run there. The instance defers the
+# others (a read of one would cost a query): the texts, extras and display schemas are most of the row's
+# decoding work and no use needs them.
+USE_OFFER_COLUMNS = (
+    "id",
+    "club_id",
+    "scope",
+    "type",
+    "usable_since",
+    "usable_until",
+    "audience_id",
+    "maximum_uses_per_user",
+    "periodic_timespan",
+    "periodic_limit",
+    "stock",
+    "uses_count",
+    "usage_authorization_token",
+    "usage_authorization_token_required",
+)
 _FACT_COLUMNS = ("f_uses", "f_last_used_at", "f_in_audience", "f_grants", "f_period_uses", "f_endpoints")
 
 
@@ -325,7 +344,7 @@ def _use_facts_build(p):
             f_endpoints=webhooks.active_endpoints_json(),
         )
     )
-    return qs.values_list(*_OFFER_COLUMNS, *_FACT_COLUMNS)
+    return qs.values_list(*USE_OFFER_COLUMNS, *_FACT_COLUMNS)
 
 
 _use_facts_lookup = PreparedLookup(_use_facts_build)
@@ -341,8 +360,8 @@ def use_facts(*, club: LoyaltyClub, scope: str, offer_pk: int, member: Member, n
     if not rows:
         return None
     row = rows[0]
-    n = len(_OFFER_COLUMNS)
-    offer = Offer.from_db(connection.alias, _OFFER_COLUMNS, row[:n])
+    n = len(USE_OFFER_COLUMNS)
+    offer = Offer.from_db(connection.alias, USE_OFFER_COLUMNS, row[:n])
     offer.club = club
     uses, last_used_at, in_audience, grant_rows, period_uses, endpoints = row[n:]
     grants = []
