@@ -4,7 +4,7 @@ and (issue 21, target 3) against pgbench of the fixed 8-round-trip script of 202
 (bench/reference/offer_use_8rt.sql), all three in alternating slices of one run. Prints the round trips
 of each script (statements + BEGIN/COMMIT).
 
-.venv/bin/python bench/offer_use.py [--duration 15] [--connections 8]
+.venv/bin/python bench/offer_use.py [--duration 15] [--connections 8] [--database loyalty_bench_use]
 """
 
 from __future__ import annotations
@@ -193,8 +193,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: config/gunicorn.conf.py)")
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker")
     parser.add_argument("--reuse", action="store_true", help="keep the database of the previous run")
+    parser.add_argument(
+        "--database", default="loyalty_bench_use", help="the bench database's name (dropped and seeded anew)"
+    )
     args = parser.parse_args()
-    url, env, data = prepared("loyalty_bench_use", "use", reuse=args.reuse)
+    url, env, data = prepared(args.database, "use", reuse=args.reuse)
     data = data["use"]
     with Gunicorn(env, workers=args.workers, threads=args.threads) as server:
         result = measure(server, env, url, data, duration=args.duration, connections=args.connections)

@@ -3,7 +3,11 @@ achievements' frequency limits: the current minute / hour / day / ISO week (Mond
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
+from types import MappingProxyType
+
+TIMESPANS = ("minute", "hour", "day", "week", "month", "year")
 
 
 def period_start(timespan: str, *, now: datetime, tz: tzinfo) -> datetime:
@@ -28,6 +32,30 @@ def period_start(timespan: str, *, now: datetime, tz: tzinfo) -> datetime:
         # which differs from now's on the days clocks change.
         start = datetime(day.year, day.month, day.day, tzinfo=tz)
     return start.astimezone(UTC)
+
+
+_MINUTE = timedelta(minutes=1)
+_TICK = timedelta(microseconds=1)
+# Per time zone: (from, until, the starts of every timespan at any instant of [from, until)).
+_starts_memo: dict[tzinfo, tuple[datetime, datetime, Mapping[str, datetime]]] = {}
+
+
+def period_starts(*, now: datetime, tz: tzinfo) -> Mapping[str, datetime]:
+    """`period_start` of every timespan (`TIMESPANS`) at `now` in `tz`, read-only. Each request of the member
+    offer API needs them; they change only from one local minute to the next, so the last minute's are kept
+    per time zone. Every start is a function of the local minute of `now` (its date, hour and minute), which
+    is the same for every instant of the minute when the zone's UTC offset does not change within it: the
+    kept starts are used only for instants of such a minute, and are what `period_start` answers there."""
+    memo = _starts_memo.get(tz)
+    if memo is not None and memo[0] <= now < memo[1]:
+        return memo[2]
+    starts = MappingProxyType({timespan: period_start(timespan, now=now, tz=tz) for timespan in TIMESPANS})
+    since = starts["minute"]
+    until = since + _MINUTE
+    offset = since.astimezone(tz).utcoffset()
+    if since <= now < until and (until - _TICK).astimezone(tz).utcoffset() == offset == now.astimezone(tz).utcoffset():
+        _starts_memo[tz] = (since, until, starts)
+    return starts
 
 
 def months_back(*, now: datetime, tz: tzinfo, count: int) -> list[tuple[int, int]]:

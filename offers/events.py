@@ -14,17 +14,39 @@ from webhooks import services as webhooks
 def offer_used(*, usage: OfferUsage, endpoints: Sequence | None = None) -> None:
     """`endpoints`: the club's active webhook endpoints when the caller read them already (see
     `webhooks.services.event_emit`)."""
-    webhooks.event_emit(
+    offer_used_emit(
         club_id=usage.offer.club_id,
-        type="offer.used",
+        usage_id=usage.id,
+        offer_id=usage.offer_id,
         member_id=usage.member_id,
+        used_at=usage.used_at,
+        authorized=usage.authorized,
+        endpoints=endpoints,
+    )
+
+
+def offer_used_emit(
+    *,
+    club_id: int,
+    usage_id: int,
+    offer_id: int,
+    member_id: int,
+    used_at: datetime,
+    authorized: bool,
+    endpoints: Sequence | None = None,
+) -> None:
+    """`offer_used` from the usage's values, for a caller that has no `OfferUsage` instance to hand."""
+    webhooks.event_emit(
+        club_id=club_id,
+        type="offer.used",
+        member_id=member_id,
         endpoints=endpoints,
         data={
-            "usage_id": usage.id,
-            "offer_id": usage.offer_id,
-            "member_id": usage.member_id,
-            "used_at": format_datetime(usage.used_at),
-            "authorized": usage.authorized,
+            "usage_id": usage_id,
+            "offer_id": offer_id,
+            "member_id": member_id,
+            "used_at": format_datetime(used_at),
+            "authorized": authorized,
         },
     )
 

@@ -7,6 +7,7 @@ decisions themselves are `offers.rules.usage_figures`; this is their form as SQL
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from kit.periods import period_start
+from kit import periods as kit_periods
 from kit.prepared import PreparedLookup
 from loyalty.models import LoyaltyClub, Member, MemberGroupMembership
 from offers import sql
@@ -67,12 +68,12 @@ def _period_uses(member_id, period_start: str) -> Case:
     )
 
 
-def period_starts(*, club: LoyaltyClub, now: datetime) -> dict[str, datetime]:
-    """When the current period of each timespan started, in the club's time zone."""
-    return {ts: period_start(ts, now=now, tz=club.tzinfo) for ts in Timespan.values}
+def period_starts(*, club: LoyaltyClub, now: datetime) -> Mapping[str, datetime]:
+    """When the current period of each timespan started, in the club's time zone (`kit.periods.period_starts`)."""
+    return kit_periods.period_starts(now=now, tz=club.tzinfo)
 
 
-def _period_start_expr(starts: dict[str, datetime]) -> Case:
+def _period_start_expr(starts: Mapping[str, datetime]) -> Case:
     return Case(
         *[When(periodic_timespan=ts, then=Value(starts[ts])) for ts in Timespan.values],
         default=Value(None),
@@ -86,7 +87,7 @@ def offers_annotate_usage(
     club: LoyaltyClub,
     member: Member | None,
     now: datetime,
-    starts: dict[str, datetime] | None = None,
+    starts: Mapping[str, datetime] | None = None,
 ) -> QuerySet[Offer]:
     """Adds `u_usable`, `u_max_uses`, `u_uses_left`, `u_last_used_at`, `u_period_uses` and `u_liked` (SPEC §4.3):
     the SQL form of `offers.rules.usage_figures`, for filtering and sorting in the database (a hypothesis test
@@ -284,7 +285,26 @@ class UseFacts:
     read_at: datetime
 
 
-_OFFER_COLUMNS = tuple(field.attname for field in Offer._meta.concrete_fields)
+# The offer's columns a use reads: its rules (`offers.rules.use_decide`, `usage_figures`), the locking path it
+# may fall back to (`offers.services.use.offer_use`) and the hooks that run there. The instance defers the
+# others (a read of one would cost a query): the texts, extras and display schemas are most of the row's
+# decoding work and no use needs them.
+USE_OFFER_COLUMNS = (
+    "id",
+    "club_id",
+    "scope",
+    "type",
+    "usable_since",
+    "usable_until",
+    "audience_id",
+    "maximum_uses_per_user",
+    "periodic_timespan",
+    "periodic_limit",
+    "stock",
+    "uses_count",
+    "usage_authorization_token",
+    "usage_authorization_token_required",
+)
 _FACT_COLUMNS = ("f_uses", "f_last_used_at", "f_in_audience", "f_grants", "f_period_uses", "f_endpoints")
 
 
@@ -316,7 +336,7 @@ def _use_facts_build(p):
             f_endpoints=webhooks.active_endpoints_json(),
         )
     )
-    return qs.values_list(*_OFFER_COLUMNS, *_FACT_COLUMNS)
+    return qs.values_list(*USE_OFFER_COLUMNS, *_FACT_COLUMNS)
 
 
 _use_facts_lookup = PreparedLookup(_use_facts_build)
@@ -332,8 +352,8 @@ def use_facts(*, club: LoyaltyClub, scope: str, offer_pk: int, member: Member, n
     if not rows:
         return None
     row = rows[0]
-    n = len(_OFFER_COLUMNS)
-    offer = Offer.from_db(connection.alias, _OFFER_COLUMNS, row[:n])
+    n = len(USE_OFFER_COLUMNS)
+    offer = Offer.from_db(connection.alias, USE_OFFER_COLUMNS, row[:n])
     offer.club = club
     uses, last_used_at, in_audience, grant_rows, period_uses, endpoints = row[n:]
     grants = []

@@ -17,6 +17,7 @@ does the use under the locks instead (`offer_use`), which then decides again on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kit.periods import period_start
+from kit.periods import period_start, period_starts
 from loyalty.models import LoyaltyClub, Member
 from loyalty.selectors import member_in_group
 from offers import events, rules, sql
@@ -36,10 +37,19 @@ from offers.selectors import visibility
 from webhooks import services as webhooks
 
 
-@dataclass
 class UseResult:
-    usage: OfferUsage
-    figures: rules.UsageFigures
+    """A recorded use: its figures as the offer lists will show them from now on, and its `usage` (an
+    `OfferUsage`; the API's use makes it only when asked for, as the answer needs the figures alone)."""
+
+    def __init__(self, figures: rules.UsageFigures, usage: OfferUsage | Callable[[], OfferUsage]):
+        self.figures = figures
+        self._usage = usage
+
+    @property
+    def usage(self) -> OfferUsage:
+        if not isinstance(self._usage, OfferUsage):
+            self._usage = self._usage()
+        return self._usage
 
 
 def _active_grants_under_lock(*, offer: Offer, member: Member, now: datetime) -> list[OfferGrant]:
@@ -52,21 +62,29 @@ def _active_grants_under_lock(*, offer: Offer, member: Member, now: datetime) ->
     )
 
 
-def _used(usage: OfferUsage, *, grants: list[OfferGrant], uses_before: int, period_uses_before: int) -> UseResult:
-    """The result of a recorded use: its figures as the offer lists will show them from now on (the usage's
-    grant, if any, already counted in `grants`)."""
+def _used(
+    offer: Offer,
+    usage: OfferUsage | Callable[[], OfferUsage],
+    *,
+    used_at: datetime,
+    grants: list[OfferGrant],
+    uses_before: int,
+    period_uses_before: int,
+) -> UseResult:
+    """The result of a use recorded at `used_at`: its figures as the offer lists will show them from now on
+    (the usage's grant, if any, already counted in `grants`)."""
     figures = rules.usage_figures(
-        usage.offer,
-        now=usage.used_at,
+        offer,
+        now=used_at,
         member=rules.MemberUsage(
             in_audience=True,
             grant_uses=[g.uses_count for g in grants],
             uses_count=uses_before + 1,
-            last_used_at=usage.used_at,
+            last_used_at=used_at,
             period_uses=period_uses_before + 1,
         ),
     )
-    return UseResult(usage=usage, figures=figures)
+    return UseResult(figures, usage)
 
 
 @transaction.atomic
@@ -145,7 +163,7 @@ def offer_use(
 
         rewards_hooks.offer_used(usage=usage)
     events.offer_used(usage=usage)
-    return _used(usage, grants=grants, uses_before=state.uses_count, period_uses_before=period_uses)
+    return _used(offer, usage, used_at=now, grants=grants, uses_before=state.uses_count, period_uses_before=period_uses)
 
 
 # --- The API's use: fewer round trips on PostgreSQL ------------------------------------------------------
@@ -179,12 +197,11 @@ def offer_use_by_id(*, target: UseTarget, member: Member, authorization_token: s
     if facts is None:
         return offer_use(offer=offer, member=member, authorization_token=authorization_token)
     club = offer.club
-    if member.club_id == club.id:
-        member.club = club
     # Read after the facts: any use they show committed before this instant (as under the lock, a use is
     # never timestamped before the one it follows).
     now = timezone.now()
-    if offer.periodic_timespan and period_start(offer.periodic_timespan, now=now, tz=club.tzinfo) != facts.period_start:
+    timespan = offer.periodic_timespan
+    if timespan and period_starts(now=now, tz=club.tzinfo)[timespan] != facts.period_start:
         return offer_use(offer=offer, member=member, authorization_token=authorization_token)  # a period began
     token_valid = None
     if authorization_token is not None:
@@ -224,12 +241,27 @@ def offer_use_by_id(*, target: UseTarget, member: Member, authorization_token: s
     if applied.outcome == sql.USE_NO_STOCK:  # 9, last
         raise GlobalLimitExceeded()
     offer.uses_count, offer.stock = applied.uses_count, applied.stock
-    usage = OfferUsage(id=applied.usage_id, offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
-    usage._state.adding, usage._state.db = False, connection.alias
     if grant is not None:
         grant.uses_count += 1
-    events.offer_used(usage=usage, endpoints=facts.endpoints)
-    return _used(usage, grants=grants, uses_before=facts.uses_count, period_uses_before=facts.period_uses)
+    usage_id = applied.usage_id
+    events.offer_used_emit(
+        club_id=offer.club_id,
+        usage_id=usage_id,
+        offer_id=offer.id,
+        member_id=member.id,
+        used_at=now,
+        authorized=authorized,
+        endpoints=facts.endpoints,
+    )
+
+    def usage() -> OfferUsage:
+        made = OfferUsage(id=usage_id, offer=offer, member=member, grant=grant, used_at=now, authorized=authorized)
+        made._state.adding, made._state.db = False, connection.alias
+        return made
+
+    return _used(
+        offer, usage, used_at=now, grants=grants, uses_before=facts.uses_count, period_uses_before=facts.period_uses
+    )
 
 
 # --- Likes and events -----------------------------------------------------------------------------
