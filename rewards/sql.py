@@ -47,6 +47,65 @@ def membership_transactions_total(*, membership: Membership) -> int:
     return Transaction.objects.filter(membership=membership).count()
 
 
+# --- The membership's caches ---------------------------------------------------------------------------
+
+
+def membership_caches_add(*, membership_id: int, balance: int, lifetime: int) -> None:
+    """Add to the cached balance and lifetime points in SQL (the CHECK constraints refuse a negative
+    result: IntegrityError). The statement every earn and spend runs, without building an ORM update."""
+    table = _quoted(Membership)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance + %s, lifetime_points = lifetime_points + %s WHERE id = %s",
+            [balance, lifetime, membership_id],
+        )
+
+
+# --- A point-adding transaction and its lot ----------------------------------------------------------
+
+
+def _insert_columns(model) -> list:
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
+
+
+def _insert_values(obj, fields: list) -> list:
+    """The values Django's INSERT would send for `obj` (defaults already applied by its constructor)."""
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
+def _mark_saved(obj, pk: int) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def transaction_with_lot_insert(tx: Transaction, lot: Lot) -> None:
+    """INSERT the new transaction `tx` and its `lot` (whose `transaction_id` is taken from `tx`'s new id):
+    the two rows `credit` writes, in one statement on PostgreSQL (a data-modifying CTE), two `save()`s
+    elsewhere. Both instances come back saved, with their ids."""
+    if not _postgresql():
+        tx.save(force_insert=True)
+        lot.transaction = tx
+        lot.save(force_insert=True)
+        return
+    tx_fields, lot_fields = _insert_columns(Transaction), _insert_columns(Lot)
+    lot_values = [field for field in lot_fields if field.attname != "transaction_id"]
+    tx_columns = ", ".join(connection.ops.quote_name(field.column) for field in tx_fields)
+    lot_columns = ", ".join(connection.ops.quote_name(field.column) for field in lot_values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH tx AS (INSERT INTO {_quoted(Transaction)} ({tx_columns}) "
+            f"VALUES ({', '.join(['%s'] * len(tx_fields))}) RETURNING id) "
+            f'INSERT INTO {_quoted(Lot)} ("transaction_id", {lot_columns}) '
+            f"SELECT id, {', '.join(['%s'] * len(lot_values))} FROM tx RETURNING transaction_id, id",
+            [*_insert_values(tx, tx_fields), *_insert_values(lot, lot_values)],
+        )
+        tx_id, lot_id = cursor.fetchone()
+    _mark_saved(tx, tx_id)
+    lot.transaction = tx
+    _mark_saved(lot, lot_id)
+
+
 # --- Points expiring soon (SPEC §6.5) ----------------------------------------------------------------
 
 # The end of each of the soonest days with open lots, found by a loose index scan (one probe of the partial
