@@ -50,6 +50,11 @@ def membership_transactions_total(*, membership: Membership) -> int:
 # --- The membership's caches ---------------------------------------------------------------------------
 
 
+def lock_reads_endpoints() -> bool:
+    """Does the membership lock read the club's webhook endpoints in its statement (`JSONBAgg`)?"""
+    return _postgresql()
+
+
 def membership_caches_add(*, membership_id: int, balance: int, lifetime: int) -> None:
     """Add to the cached balance and lifetime points in SQL (the CHECK constraints refuse a negative
     result: IntegrityError). The statement every earn and spend runs, without building an ORM update."""

@@ -80,7 +80,7 @@ def membership_lock(*, member: Member) -> Membership:
 def _membership_locked(*, member: Member) -> Membership | None:
     """The locked membership; on PostgreSQL with `webhook_endpoints`, the club's active endpoints as
     `(id, events)` pairs read by the same statement (for `rewards.events`)."""
-    if connection.vendor != "postgresql":
+    if not sql.lock_reads_endpoints():
         return _membership_for_update.first(member_id=member.pk)
     rows = _membership_for_update_with_endpoints.rows(member_id=member.pk, club_id=member.club_id)
     if not rows:
