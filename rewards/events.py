@@ -7,8 +7,12 @@ from rewards.presenters import transaction_to_json
 from webhooks import services as webhooks
 
 
-def emit(*, club_id: int, member_id: int, type: str, data: dict) -> None:
-    webhooks.event_emit(club_id=club_id, type=type, data={"member_id": member_id, **data}, member_id=member_id)
+def emit(*, club_id: int, member_id: int, type: str, data: dict, endpoints: list | None = None) -> None:
+    """`endpoints`: the club's active webhook endpoints when the caller read them already (see
+    `rewards.services.ledger.membership_lock`); None reads them."""
+    webhooks.event_emit(
+        club_id=club_id, type=type, data={"member_id": member_id, **data}, member_id=member_id, endpoints=endpoints
+    )
 
 
 def emit_many(*, type: str, events: list[tuple[int, int, dict]]) -> None:
@@ -26,4 +30,5 @@ def transaction_event(*, membership: Membership, type: str, tx: Transaction, ext
         member_id=membership.member_id,
         type=type,
         data={"transaction": transaction_to_json(tx), "balance": membership.balance, **(extra or {})},
+        endpoints=getattr(membership, "webhook_endpoints", None),
     )

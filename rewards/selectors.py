@@ -120,7 +120,14 @@ def membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_pa
     """SPEC §6.5. Balance and level come from the membership's caches (never a SUM over the ledger); the
     page is one indexed query on (membership, date desc, id desc), the total is the membership's
     `transactions_count`, the expiring points read only the lots of their days: four queries whatever the
-    ledger size. A page deep in the history skips its offset along the index alone (`_ledger_rows`)."""
+    ledger size. A page deep in the history skips its offset along the index alone (`_ledger_rows`).
+    On PostgreSQL the first page reads all four in one statement (`_membership_status_first_page`)."""
+    if page_no == 1 and sql.status_in_one_statement():
+        return _membership_status_first_page(club=club, member=member, per_page=per_page, now=now)
+    return _membership_status(club=club, member=member, page_no=page_no, per_page=per_page, now=now)
+
+
+def _membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_page: int, now: datetime) -> dict:
     membership = _membership_of_member.first(member_id=member.pk)
     if membership is None:
         return {"membership": False}
@@ -141,6 +148,29 @@ def membership_status(*, club: LoyaltyClub, member: Member, page_no: int, per_pa
         "expiring_points": expiring,
         "transactions": [transaction_row_to_json(row) for row in rows],
         "pagination_info": pagination_info(total_count=total, page_no=page_no, per_page=per_page),
+    }
+
+
+def _membership_status_first_page(*, club: LoyaltyClub, member: Member, per_page: int, now: datetime) -> dict:
+    """`membership_status` of page 1 from `sql.membership_status_first_page`: the same reads in one
+    statement, the same answer (tests/rewards/test_status_pages.py holds the two paths equal)."""
+    found = sql.membership_status_first_page(
+        member_id=member.pk, club_id=club.pk, tz=club.tzinfo, now=now, limit=per_page, days=EXPIRING_DAYS
+    )
+    if found is None:
+        return {"membership": False}
+    levels_program = found.levels_program if found.config_found else program_config_get(club=club).levels_program
+    total = found.transactions_count
+    rows = found.rows if total > 0 else []
+    return {
+        "membership": True,
+        "membership_started_at": format_datetime(found.started_at),
+        "balance": found.balance,
+        "lifetime_points": found.lifetime_points,
+        "level": level_for(levels_program, lifetime_points=found.lifetime_points),
+        "expiring_points": [{"date": day, "points": points} for day, points in found.expiring],
+        "transactions": [transaction_row_to_json(dict(zip(TRANSACTION_ROW_FIELDS, row, strict=True))) for row in rows],
+        "pagination_info": pagination_info(total_count=total, page_no=1, per_page=per_page),
     }
 
 

@@ -8,14 +8,18 @@ statement needs; nothing here opens a transaction.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 
 from kit.db.arrays import pg_array, update_from_values
-from rewards.models import Allocation, ExpiryWarning, Lot, Membership, Transaction
+from rewards.models import Allocation, ExpiryWarning, Lot, Membership, ProgramConfig, Transaction
 
 
 def _postgresql() -> bool:
@@ -41,6 +45,70 @@ def membership_transactions_total(*, membership: Membership) -> int:
     if transactions_count_kept():
         return membership.transactions_count
     return Transaction.objects.filter(membership=membership).count()
+
+
+# --- The membership's caches ---------------------------------------------------------------------------
+
+
+def lock_reads_endpoints() -> bool:
+    """Does the membership lock read the club's webhook endpoints in its statement (`JSONBAgg`)?"""
+    return _postgresql()
+
+
+def membership_caches_add(*, membership_id: int, balance: int, lifetime: int) -> None:
+    """Add to the cached balance and lifetime points in SQL (the CHECK constraints refuse a negative
+    result: IntegrityError). The statement every earn and spend runs, without building an ORM update."""
+    table = _quoted(Membership)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance = balance + %s, lifetime_points = lifetime_points + %s WHERE id = %s",
+            [balance, lifetime, membership_id],
+        )
+
+
+# --- A point-adding transaction and its lot ----------------------------------------------------------
+
+
+def _insert_columns(model) -> list:
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
+
+
+def _insert_values(obj, fields: list) -> list:
+    """The values Django's INSERT would send for `obj` (defaults already applied by its constructor)."""
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+
+
+def _mark_saved(obj, pk: int) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def transaction_with_lot_insert(tx: Transaction, lot: Lot) -> None:
+    """INSERT the new transaction `tx` and its `lot` (whose `transaction_id` is taken from `tx`'s new id):
+    the two rows `credit` writes, in one statement on PostgreSQL (a data-modifying CTE), two `save()`s
+    elsewhere. Both instances come back saved, with their ids."""
+    if not _postgresql():
+        tx.save(force_insert=True)
+        lot.transaction = tx
+        lot.save(force_insert=True)
+        return
+    tx_fields, lot_fields = _insert_columns(Transaction), _insert_columns(Lot)
+    lot_values = [field for field in lot_fields if field.attname != "transaction_id"]
+    tx_columns = ", ".join(connection.ops.quote_name(field.column) for field in tx_fields)
+    lot_columns = ", ".join(connection.ops.quote_name(field.column) for field in lot_values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH tx AS (INSERT INTO {_quoted(Transaction)} ({tx_columns}) "
+            f"VALUES ({', '.join(['%s'] * len(tx_fields))}) RETURNING id) "
+            f'INSERT INTO {_quoted(Lot)} ("transaction_id", {lot_columns}) '
+            f"SELECT id, {', '.join(['%s'] * len(lot_values))} FROM tx RETURNING transaction_id, id",
+            [*_insert_values(tx, tx_fields), *_insert_values(lot, lot_values)],
+        )
+        tx_id, lot_id = cursor.fetchone()
+    _mark_saved(tx, tx_id)
+    lot.transaction = tx
+    _mark_saved(lot, lot_id)
 
 
 # --- Points expiring soon (SPEC §6.5) ----------------------------------------------------------------
@@ -85,6 +153,125 @@ def lots_expiring_by_day(*, membership: Membership, tz: tzinfo, now: datetime, d
         .annotate(points=Sum("remaining"))
         .order_by("day")[:days]
     )
+
+
+# --- The status page's first page, in one statement (PostgreSQL) -----------------------------------
+
+# What `rewards.selectors.membership_status` reads for page 1, in one round trip instead of four: the
+# membership (by member), the club's configuration row (its id: absent means "create it", as
+# `program_config_get` does), the expiring points of `_EXPIRING_SQL` and the first `limit` rows of the
+# ledger page (the `_ledger_page` lookup's columns and order: date desc, id desc, along the same index),
+# the last two as JSON text. The same SQL as the separate reads, joined; no rule of its own.
+_STATUS_FIRST_PAGE_SQL = """
+WITH RECURSIVE m AS (
+    SELECT id, started_at, balance, lifetime_points, transactions_count FROM {membership}
+    WHERE member_id = %(member)s
+), days(n, day_end) AS (
+    SELECT 1, (date_trunc('day', (
+        SELECT min(expires_at) FROM {lot} WHERE membership_id = (SELECT id FROM m) AND remaining > 0
+        AND expires_at > %(now)s) AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s
+  UNION ALL
+    SELECT n + 1, (date_trunc('day', (
+        SELECT min(expires_at) FROM {lot} WHERE membership_id = (SELECT id FROM m) AND remaining > 0
+        AND expires_at >= days.day_end) AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s
+    FROM days WHERE n < %(days)s AND day_end IS NOT NULL
+)
+SELECT m.id, m.started_at, m.balance, m.lifetime_points, m.transactions_count, c.id, c.levels_program,
+    (SELECT json_agg(json_build_array(e.day, e.points) ORDER BY e.day)::text FROM (
+        SELECT (expires_at AT TIME ZONE %(tz)s)::date AS day, sum(remaining) AS points FROM {lot}
+        WHERE membership_id = m.id AND remaining > 0 AND expires_at > %(now)s
+          AND expires_at < (SELECT max(day_end) FROM days)
+        GROUP BY 1 ORDER BY 1 LIMIT %(days)s) e),
+    (SELECT json_agg(json_build_array(p.id, p.type, p.date, p.amount, p.details, p.expired_at, p.cancelled_at,
+            p.expires_at) ORDER BY p.date DESC, p.id DESC)::text FROM (
+        SELECT t.id, t.type, t.date, t.amount, t.details, t.expired_at, t.cancelled_at, l.expires_at
+        FROM {tx} t LEFT OUTER JOIN {lot} l ON t.id = l.transaction_id
+        WHERE t.membership_id = m.id ORDER BY t.date DESC, t.id DESC LIMIT %(limit)s) p)
+FROM m LEFT OUTER JOIN {config} c ON c.club_id = %(club)s
+"""
+
+
+def status_in_one_statement() -> bool:
+    """Can the status page's first page be read in one statement (`membership_status_first_page`)?"""
+    return _postgresql()
+
+
+def _json(text: str | None):
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # integers beyond 64 bits, which the json module reads as Django does
+        return json.loads(text)
+
+
+@dataclass(frozen=True)
+class StatusFirstPage:
+    """The reads of the status page's first page (`membership_status_first_page`). `config_found`: the club
+    has its configuration row (`levels_program` is its column); `expiring`: (ISO day, points) of the
+    soonest days; `rows`: the ledger page, in `rewards.presenters.TRANSACTION_ROW_FIELDS` order."""
+
+    membership_id: int
+    started_at: datetime
+    balance: int
+    lifetime_points: int
+    transactions_count: int
+    config_found: bool
+    levels_program: Any
+    expiring: list[tuple[str, int]]
+    rows: list[tuple]
+
+
+def membership_status_first_page(
+    *, member_id: int, club_id: int, tz: tzinfo, now: datetime, limit: int, days: int
+) -> StatusFirstPage | None:
+    """The membership of the member with what page 1 of its status needs, in one statement; None when the
+    member has not joined. PostgreSQL only (`status_in_one_statement`)."""
+    if _STATUS_SQL_TEXT[0] is None:
+        _STATUS_SQL_TEXT[0] = _STATUS_FIRST_PAGE_SQL.format(
+            membership=_quoted(Membership), lot=_quoted(Lot), tx=_quoted(Transaction), config=_quoted(ProgramConfig)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STATUS_SQL_TEXT[0],
+            {"member": member_id, "club": club_id, "now": now, "tz": str(tz), "days": days, "limit": limit},
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    pk, started_at, balance, lifetime, count, config_id, levels_program, expiring, page = found
+    rows = []
+    for tx_id, kind, at, amount, details, expired_at, cancelled_at, expires_at in _json(page) or ():
+        rows.append(
+            (
+                tx_id,
+                kind,
+                _datetime(at),
+                amount,
+                details,
+                _datetime(expired_at),
+                _datetime(cancelled_at),
+                _datetime(expires_at),
+            )
+        )
+    return StatusFirstPage(
+        membership_id=pk,
+        started_at=started_at,
+        balance=balance,
+        lifetime_points=lifetime,
+        transactions_count=count,
+        config_found=config_id is not None,
+        levels_program=None if levels_program is None else json.loads(levels_program),
+        expiring=[(day, points) for day, points in _json(expiring) or ()],
+        rows=rows,
+    )
+
+
+_STATUS_SQL_TEXT: list[str | None] = [None]  # formatted on first use (the table names come from the models)
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 # --- Reconciliation (reconcile_balances) -------------------------------------------------------------

@@ -68,14 +68,14 @@ _active_endpoints = PreparedLookup(
 )
 
 
-def active_endpoints_json() -> Subquery:
-    """The active endpoints of the outer query's club (`OuterRef("club_id")`) as a JSON array of
-    `[id, events]` pairs, by id (PostgreSQL): for a caller that reads them within a statement of its own and
-    then passes them to `event_emit(endpoints=…)` and `endpoints_listening`. Null when the club has none."""
+def active_endpoints_json(club_id: Any = None) -> Subquery:
+    """The active endpoints of the outer query's club (`OuterRef("club_id")`, or `club_id`) as a JSON array
+    of `[id, events]` pairs, by id (PostgreSQL): for a caller that reads them within a statement of its own
+    and then passes them to `event_emit(endpoints=…)` and `endpoints_listening`. Null when the club has none."""
     from django.contrib.postgres.aggregates import JSONBAgg  # PostgreSQL only: loaded when asked for
 
     pairs = (
-        WebhookEndpoint.objects.filter(club_id=OuterRef("club_id"), active=True)
+        WebhookEndpoint.objects.filter(club_id=OuterRef("club_id") if club_id is None else club_id, active=True)
         .order_by()
         .values("club_id")
         .annotate(pairs=JSONBAgg(Func(F("id"), F("events"), function="jsonb_build_array"), order_by="id"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from rewards.exceptions import (
 )
 from rewards.models import Achievement, Allocation, Lot, Membership, ProgramConfig, Reward, RewardPurchase, Transaction
 from rewards.services.program import program_config_get
+from webhooks import services as webhooks
 
 T = Transaction
 
@@ -35,6 +36,17 @@ T = Transaction
 
 # Every earn and spend runs these: compiled once per process (see kit.prepared).
 _membership_for_update = PreparedLookup(lambda p: Membership.objects.select_for_update().filter(member_id=p.member_id))
+_MEMBERSHIP_COLUMNS = tuple(field.attname for field in Membership._meta.concrete_fields)
+# PostgreSQL: the same lock, with the club's active webhook endpoints read in the same statement, so the
+# events of the write need no query of their own (as the offer use's facts do).
+_membership_for_update_with_endpoints = PreparedLookup(
+    lambda p: (
+        Membership.objects.select_for_update()
+        .filter(member_id=p.member_id)
+        .annotate(f_endpoints=webhooks.active_endpoints_json(club_id=p.club_id))
+        .values_list(*_MEMBERSHIP_COLUMNS, "f_endpoints")
+    )
+)
 
 
 def _spendable_lots(p, *, excluding: bool):
@@ -56,12 +68,26 @@ _fifo_page_excluding = PreparedLookup(lambda p: _spendable_lots(p, excluding=Tru
 def membership_lock(*, member: Member) -> Membership:
     """The member's membership, locked (`SELECT … FOR UPDATE`); 480 when the member has not joined.
     Must run inside a transaction."""
-    membership = _membership_for_update.first(member_id=member.pk)
+    membership = _membership_locked(member=member)
     if membership is None:
         if not type(member).objects.filter(pk=member.pk).exists():
             raise ConcurrentlyDeleted()  # the member went while the request ran: not "not participating"
         raise NotParticipating()
     membership.member = member
+    return membership
+
+
+def _membership_locked(*, member: Member) -> Membership | None:
+    """The locked membership; on PostgreSQL with `webhook_endpoints`, the club's active endpoints as
+    `(id, events)` pairs read by the same statement (for `rewards.events`)."""
+    if not sql.lock_reads_endpoints():
+        return _membership_for_update.first(member_id=member.pk)
+    rows = _membership_for_update_with_endpoints.rows(member_id=member.pk, club_id=member.club_id)
+    if not rows:
+        return None
+    n = len(_MEMBERSHIP_COLUMNS)
+    membership = Membership.from_db(connection.alias, _MEMBERSHIP_COLUMNS, rows[0][:n])
+    membership.webhook_endpoints = rows[0][n] or []
     return membership
 
 
@@ -103,9 +129,7 @@ def lot_expiry(config: ProgramConfig, date: datetime) -> datetime | None:
 
 def _apply(membership: Membership, *, balance: int = 0, lifetime: int = 0) -> None:
     """Move the caches in SQL (the CHECK constraints refuse a negative result) and mirror them in memory."""
-    Membership.objects.filter(pk=membership.pk).update(
-        balance=F("balance") + balance, lifetime_points=F("lifetime_points") + lifetime
-    )
+    sql.membership_caches_add(membership_id=membership.pk, balance=balance, lifetime=lifetime)
     membership.balance += balance
     membership.lifetime_points += lifetime
 
@@ -121,7 +145,7 @@ def credit(
     achievement_type: str | None = None,
 ) -> Transaction:
     """Write a point-adding transaction and its lot; emits `points.earned`."""
-    tx = Transaction.objects.create(
+    tx = Transaction(
         membership=membership,
         type=type,
         date=now,
@@ -129,9 +153,9 @@ def credit(
         details=details,
         achievement_type=achievement_type,
     )
-    tx.lot = Lot.objects.create(
-        transaction=tx, membership=membership, amount=points, remaining=points, expires_at=lot_expiry(config, now)
-    )
+    lot = Lot(membership=membership, amount=points, remaining=points, expires_at=lot_expiry(config, now))
+    sql.transaction_with_lot_insert(tx, lot)  # one statement on PostgreSQL
+    tx.lot = lot
     _apply(membership, balance=points, lifetime=points)
     events.transaction_event(membership=membership, type="points.earned", tx=tx)
     return tx

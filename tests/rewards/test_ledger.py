@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from kit.errors import NotParticipating
 from rewards import selectors, services
@@ -394,3 +394,34 @@ def test_every_ledger_write_counts_in_transactions_count_and_reconcile_catches_a
         {"member_id": member.id, "membership_id": joined.pk, "check": "transactions_count", "expected": 5, "actual": 4}
     ]
     Membership.objects.filter(pk=joined.pk).update(transactions_count=5)  # the invariants check runs after
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("one_statement", [True, False])
+def test_a_credit_writes_its_transaction_and_lot_column_for_column_as_the_orm_does(
+    member, joined, monkeypatch, one_statement
+):
+    from django.forms.models import model_to_dict
+
+    from rewards import sql
+
+    if one_statement and connection.vendor != "postgresql":
+        pytest.skip("the one-statement insert is PostgreSQL's")
+    if not one_statement:
+        monkeypatch.setattr(sql, "_postgresql", lambda: False)
+    tx = services.points_grant(member=member, points=7, grant_type="visit", grant_properties={"n": 2**70})
+    stored = Transaction.objects.get(pk=tx.pk)
+    lot = Lot.objects.get(transaction=stored)
+    fields = [f.name for f in Transaction._meta.concrete_fields]
+    assert model_to_dict(stored, fields=fields) == model_to_dict(tx, fields=fields)
+    assert (lot.pk, lot.amount, lot.remaining, lot.expires_at, lot.expiry_round, lot.refunded_at) == (
+        tx.lot.pk,
+        7,
+        7,
+        tx.lot.expires_at,
+        0,
+        None,
+    )
+    assert stored.details == {"grant_type": "visit", "grant_properties": {"n": 2**70}}
+    if connection.vendor == "postgresql":  # the trigger counted the row the CTE inserted
+        assert Membership.objects.get(pk=joined.pk).transactions_count == 1

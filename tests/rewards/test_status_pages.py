@@ -106,3 +106,73 @@ def test_deep_pages_through_the_api_add_up_to_the_first_page_of_the_whole_ledger
             k: v for k, v in whole.items() if k not in ("transactions", "pagination_info")
         }
     assert [page["pagination_info"]["total_count"] for page in pages] == [11] * 4
+
+
+# --- The first page in one statement (PostgreSQL) equals the separate reads --------------------------------
+
+open_lots_strategy = st.lists(
+    st.tuples(st.integers(-3, 120), st.integers(0, 9), st.integers(0, 50)),  # hours from NOW, remaining, amount
+    max_size=12,
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=rows_strategy,
+    open_lots=open_lots_strategy,
+    per_page=st.integers(1, 8),
+    tz=st.sampled_from(["UTC", "Europe/Oslo", "America/St_Johns", "Pacific/Kiritimati"]),
+    config=st.sampled_from(["missing", "none", "regular", "virtual"]),
+    lifetime=st.integers(0, 600),
+    joined=st.booleans(),
+)
+def test_the_first_page_in_one_statement_is_the_answer_of_the_separate_reads(
+    rows, open_lots, per_page, tz, config, lifetime, joined
+):
+    with transaction.atomic():
+        club = LoyaltyClubFactory(timezone=tz)
+        member = MemberFactory(club=club)
+        if config != "missing":
+            levels = {
+                "none": None,
+                "regular": {
+                    "type": "regular",
+                    "levels": [{"name": "Bronze", "points_threshold": 0}, {"name": "Gold", "points_threshold": 300}],
+                },
+                "virtual": {"type": "virtual_level", "maximum_points": 1000},
+            }[config]
+            services.program_config_update(club=club, levels_program=levels)
+        if joined:
+            membership, _ = services.membership_join(member=member)
+            write_ledger(membership, rows)
+            for hours, remaining, extra in open_lots:
+                date = NOW - timedelta(days=30)
+                amount = remaining + extra + 1
+                tx = Transaction.objects.create(membership=membership, type="grant", date=date, amount=amount)
+                Lot.objects.create(
+                    transaction=tx,
+                    membership=membership,
+                    amount=amount,
+                    remaining=remaining,
+                    expires_at=NOW + timedelta(hours=hours),
+                )
+            Membership.objects.filter(pk=membership.pk).update(lifetime_points=lifetime)
+        separate = selectors._membership_status(club=club, member=member, page_no=1, per_page=per_page, now=NOW)
+        one = selectors._membership_status_first_page(club=club, member=member, per_page=per_page, now=NOW)
+        assert one == separate
+        assert selectors.membership_status(club=club, member=member, page_no=1, per_page=per_page, now=NOW) == one
+        transaction.set_rollback(True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_first_page_in_one_statement_creates_a_missing_configuration_as_the_separate_reads_do(club, member):
+    from rewards.models import ProgramConfig
+
+    services.membership_join(member=member)
+    assert not ProgramConfig.objects.filter(club=club).exists()
+    status = selectors._membership_status_first_page(club=club, member=member, per_page=10, now=NOW)
+    assert status["level"] is None
+    assert ProgramConfig.objects.filter(club=club).exists()
