@@ -321,8 +321,9 @@ API_RATE_LIMIT_CACHE = env("API_RATE_LIMIT_CACHE", default="default")
 # deletes clear it at once in the writing process, others follow within this many seconds. 0: off.
 API_AUTH_CACHE_SECONDS = env.float("API_AUTH_CACHE_SECONDS", default=2.0)
 # How many rendered offer contents each worker keeps (offers/api/content.py: exact, per content revision;
-# PostgreSQL only). One entry per (offer, request languages), a few kB each. 0: off.
-OFFERS_CONTENT_CACHE_ENTRIES = env.int("OFFERS_CONTENT_CACHE_ENTRIES", default=2000)
+# PostgreSQL only). One entry per (offer, request languages), about 3-5 kB each: the default covers a club's
+# live offers in a language or two; raise it for bigger catalogues (memory per worker). 0: off.
+OFFERS_CONTENT_CACHE_ENTRIES = env.int("OFFERS_CONTENT_CACHE_ENTRIES", default=500)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- Offers management (SPEC §5) ------------------------------------------------------------------

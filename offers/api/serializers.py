@@ -229,6 +229,17 @@ def _texts(value: Any, keys: tuple[str, ...], languages: list[str]) -> dict[str,
     return {key: text_for(value.get(key), languages) for key in keys}
 
 
+# Most offers keep the default display schemas: one shared answer for them (read only, like every rendered
+# content: offers/api/content.py keeps thousands of these per worker).
+_DEFAULT_DISPLAY_SCHEMAS = display_schemas_resolve(None)
+
+
+def _display_schemas(stored: Any) -> dict[str, Any]:
+    if not stored or not isinstance(stored, dict):
+        return _DEFAULT_DISPLAY_SCHEMAS
+    return display_schemas_resolve(stored)
+
+
 def offer_content_to_json(row: dict[str, Any], *, languages: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the member view of an offer (SPEC §4.2) shows of its content, from a row of
     `offers.selectors.content.content_rows`, in the languages asked for: the keys before the member's
@@ -253,7 +264,7 @@ def offer_content_to_json(row: dict[str, Any], *, languages: list[str]) -> tuple
         "usage_authorization_token_required": row["usage_authorization_token_required"],
         "extras": row["extras"] if isinstance(row["extras"], dict) else {},
         "display": {
-            "schemas": display_schemas_resolve(row["display_schemas"]),
+            "schemas": _display_schemas(row["display_schemas"]),
             "read_more": _texts(row["read_more"], ("button_title", "url", "title", "text"), languages),
             "activation_texts": _texts(row["activation_texts"], ("modal", "button", "description"), languages),
         },
