@@ -87,10 +87,21 @@ def pre_request(worker, req):
     server_request_started(req)
 
 
+# Every this many requests a worker gives its C heap's free pages back (kit.memory; 0: never).
+malloc_trim_every = int(os.environ.get("GUNICORN_MALLOC_TRIM_EVERY", 500))
+_trim = None
+
+
 def post_request(worker, req, environ, resp):
+    global _trim
     from kit.api.connection import server_request_finished
 
     server_request_finished()
+    if _trim is None:
+        from kit.memory import EveryN, heap_trim
+
+        _trim = EveryN(malloc_trim_every, heap_trim)
+    _trim.tick()
 
 
 def _drain_on_sigterm(worker):
