@@ -178,6 +178,23 @@ class Offer(models.Model):
         return self.type in GRANT_TYPES
 
 
+class ClubOfferCount(models.Model):
+    """How many offers a club holds, live and archived apart: the management list's total without a COUNT over
+    the catalogue. PostgreSQL triggers keep it, whoever writes the offers (offers.sql CLUB_OFFER_COUNT_V1);
+    elsewhere it stays empty and the list counts. No foreign key: deleting a club deletes its offers, whose
+    trigger then brings the club's rows to 0, in whatever order the deletions run."""
+
+    club_id = models.BigIntegerField()
+    archived = models.BooleanField()
+    offers = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["club_id", "archived"], name="offers_club_offer_count_key")]
+
+    def __str__(self) -> str:
+        return f"club {self.club_id}: {self.offers} {'archived' if self.archived else 'live'}"
+
+
 class OfferTag(models.Model):
     """One tag of an offer; a table rather than a JSON list so filters run in SQL on every database."""
 

@@ -492,3 +492,81 @@ NAME_KEY_RESET_V1_DROP = {
     "DROP FUNCTION IF EXISTS offers_name_key_reset_v1();\n",
     "sqlite": "DROP TRIGGER IF EXISTS offers_offer_name_key_reset;\n",
 }
+
+
+# --- The club's offer counts, whoever writes the offers ----------------------------------------------------
+#
+# `ClubOfferCount` holds each club's number of live and of archived offers, so the management list's total
+# costs one index lookup instead of a COUNT over the catalogue (18 ms at 100 000 offers). Inserts and deletes
+# add their statement's rows at once (transition tables, one upsert per statement, bulk imports included); an
+# update moves a row's count only when its club or its archived state changes (a row trigger whose WHEN
+# leaves every other update — a use's counters — without a call). Upserts go in (club, archived) order. A
+# writer holds its club's count row until it commits, so writers of one club's offers queue there: offers are
+# written by staff, not by members. TRUNCATE bypasses the triggers; it empties the count table too only when
+# run on both (Django's test flush does). Frozen in migration offers 0010 by name: change it as a _v2.
+
+CLUB_OFFER_COUNT_V1 = """
+CREATE FUNCTION offers_club_offer_count_rows_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO offers_cluboffercount AS c (club_id, archived, offers)
+        SELECT club_id, archived_at IS NOT NULL, count(*) FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (club_id, archived) DO UPDATE SET offers = c.offers + EXCLUDED.offers;
+    ELSE
+        INSERT INTO offers_cluboffercount AS c (club_id, archived, offers)
+        SELECT club_id, archived_at IS NOT NULL, -count(*) FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (club_id, archived) DO UPDATE SET offers = c.offers + EXCLUDED.offers;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER offers_offer_club_count_inserted AFTER INSERT ON offers_offer REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION offers_club_offer_count_rows_v1();
+CREATE TRIGGER offers_offer_club_count_deleted AFTER DELETE ON offers_offer REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION offers_club_offer_count_rows_v1();
+
+CREATE FUNCTION offers_club_offer_count_moved_v1() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO offers_cluboffercount AS c (club_id, archived, offers)
+    SELECT d.club_id, d.archived, sum(d.delta)
+    FROM (VALUES (OLD.club_id, OLD.archived_at IS NOT NULL, -1), (NEW.club_id, NEW.archived_at IS NOT NULL, 1))
+        AS d (club_id, archived, delta)
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (club_id, archived) DO UPDATE SET offers = c.offers + EXCLUDED.offers;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER offers_offer_club_count_moved AFTER UPDATE OF club_id, archived_at ON offers_offer FOR EACH ROW
+    WHEN (OLD.club_id IS DISTINCT FROM NEW.club_id
+          OR (OLD.archived_at IS NULL) IS DISTINCT FROM (NEW.archived_at IS NULL))
+    EXECUTE FUNCTION offers_club_offer_count_moved_v1();
+"""
+
+CLUB_OFFER_COUNT_V1_FILL = """
+DELETE FROM offers_cluboffercount;
+INSERT INTO offers_cluboffercount (club_id, archived, offers)
+SELECT club_id, archived_at IS NOT NULL, count(*) FROM offers_offer GROUP BY 1, 2;
+"""
+
+CLUB_OFFER_COUNT_V1_DROP = """
+DROP TRIGGER IF EXISTS offers_offer_club_count_inserted ON offers_offer;
+DROP TRIGGER IF EXISTS offers_offer_club_count_deleted ON offers_offer;
+DROP TRIGGER IF EXISTS offers_offer_club_count_moved ON offers_offer;
+DROP FUNCTION IF EXISTS offers_club_offer_count_rows_v1();
+DROP FUNCTION IF EXISTS offers_club_offer_count_moved_v1();
+"""
+
+
+def club_offer_counts_kept() -> bool:
+    """Whether this database keeps `ClubOfferCount` (the triggers above exist on PostgreSQL only)."""
+    return connection.vendor == "postgresql"
+
+
+def club_offer_count(*, club_id: int, archived: tuple[bool, ...]) -> int:
+    """The club's number of offers in the given archived states, from `ClubOfferCount`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(SUM(offers), 0) FROM offers_cluboffercount WHERE club_id = %s AND archived = ANY(%s)",
+            [club_id, list(archived)],
+        )
+        return int(cursor.fetchone()[0])

@@ -1,0 +1,172 @@
+"""The management list's total comes from the club's kept offer counts (`ClubOfferCount`, PostgreSQL triggers,
+offers.sql CLUB_OFFER_COUNT_V1): exact after every way of writing offers — the API, the ORM's bulk and queryset
+writes, raw SQL, a club's deletion, concurrent writers — and never a COUNT over the catalogue."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loyalty.models import LoyaltyClub
+from offers.models import ClubOfferCount, Offer
+from tests.factories import LoyaltyClubFactory
+from tests.offers.factories import OfferFactory
+
+pytestmark = pytest.mark.postgres
+
+URL = "/v3/infinity-mall/offers"
+NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def kept() -> dict[tuple[int, bool], int]:
+    return {(c.club_id, c.archived): c.offers for c in ClubOfferCount.objects.all() if c.offers}
+
+
+def actual() -> dict[tuple[int, bool], int]:
+    counts: dict[tuple[int, bool], int] = {}
+    for club_id, archived_at in Offer.objects.values_list("club_id", "archived_at"):
+        key = (club_id, archived_at is not None)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def totals(api) -> tuple[int, int, int]:
+    """(live, with archived, only archived) as the management list answers them."""
+    out = []
+    for query in ("", "?with_archived=true", "?only_archived=true"):
+        response = api.get(URL + query)
+        assert response.status_code == 200, response.json()
+        out.append(response.json()["pagination_info"]["total_count"])
+    return tuple(out)
+
+
+@pytest.mark.django_db
+def test_the_total_is_the_kept_count_not_a_count_of_offers(api, club):
+    OfferFactory.create_batch(3, club=club)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(URL)
+    assert response.json()["pagination_info"]["total_count"] == 3
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "offers_offer" in q["sql"]]
+    assert [q for q in queries if "offers_cluboffercount" in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_filtered_lists_still_count_what_matches(api, club):
+    OfferFactory.create_batch(2, club=club, tags=["a"])
+    OfferFactory.create_batch(3, club=club)
+    assert api.get(URL + "?tags=a").json()["pagination_info"]["total_count"] == 2
+    assert api.get(URL + "?sort_by=created_at").json()["pagination_info"]["total_count"] == 5
+
+
+@pytest.mark.django_db
+def test_every_way_of_writing_offers_keeps_the_counts(api, club, other_club):
+    made = api.post(URL, {"offers": [{"name": "A"}, {"name": "B"}, {"name": "C"}]}, format="json")
+    assert made.status_code == 200, made.json()
+    assert totals(api) == (3, 3, 0)
+    ids = sorted(Offer.objects.filter(club=club).values_list("id", flat=True))
+
+    assert api.post(f"{URL}/archive", {"ids": ids[:2]}, format="json").status_code == 200
+    assert totals(api) == (1, 3, 2)
+    assert api.post(f"{URL}/unarchive", {"ids": ids[:1]}, format="json").status_code == 200
+    assert totals(api) == (2, 3, 1)
+
+    Offer.objects.bulk_create([Offer(club=club, name="bulk", internal_name="bulk") for _ in range(5)])
+    assert totals(api) == (7, 8, 1)
+    Offer.objects.filter(club=club, name="bulk").update(archived_at=NOW)
+    assert totals(api) == (2, 8, 6)
+    Offer.objects.filter(club=club, name="bulk").update(stock=3)  # neither club nor archived state
+    assert totals(api) == (2, 8, 6)
+    Offer.objects.filter(club=club, name="bulk").delete()
+    assert totals(api) == (2, 3, 1)
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE offers_offer SET club_id = %s WHERE id = %s", [other_club.pk, ids[2]])
+    assert totals(api) == (1, 2, 1)
+    assert kept()[(other_club.pk, False)] == 1
+
+    assert api.delete(URL, {"ids": ids[:1]}, format="json").status_code == 200
+    assert totals(api) == (0, 1, 1)
+    assert kept() == actual()
+
+
+@pytest.mark.django_db
+def test_deleting_a_club_brings_its_counts_to_zero():
+    doomed = LoyaltyClubFactory()
+    OfferFactory.create_batch(4, club=doomed)
+    OfferFactory(club=doomed, archived_at=NOW)
+    assert kept() == actual() == {(doomed.pk, False): 4, (doomed.pk, True): 1}
+    LoyaltyClub.objects.filter(pk=doomed.pk).delete()
+    assert kept() == actual() == {}
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["insert", "archive", "unarchive", "delete", "move", "touch"]), st.integers(0, 5)),
+        max_size=12,
+    )
+)
+def test_any_sequence_of_writes_keeps_the_counts(club, other_club, steps):
+    clubs = [club.pk, other_club.pk]
+    for action, n in steps:
+        mine = Offer.objects.filter(pk__in=Offer.objects.order_by("id").values("id")[:n])
+        if action == "insert":
+            Offer.objects.bulk_create([Offer(club_id=clubs[i % 2], name="x", internal_name="x") for i in range(n)])
+        elif action == "archive":
+            mine.update(archived_at=NOW)
+        elif action == "unarchive":
+            mine.update(archived_at=None)
+        elif action == "delete":
+            mine.delete()
+        elif action == "move":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE offers_offer SET club_id = CASE WHEN club_id = %s THEN %s ELSE %s END WHERE id <= "
+                    "(SELECT COALESCE(MIN(id), 0) + %s FROM offers_offer)",
+                    [clubs[0], clubs[1], clubs[0], n],
+                )
+        else:
+            mine.update(uses_count=n)
+        assert kept() == actual()
+    Offer.objects.all().delete()
+    assert kept() == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_of_one_club_lose_no_count(club):
+    OfferFactory.create_batch(10, club=club)
+    archivable = list(Offer.objects.values_list("id", flat=True))
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(10):
+                if k == 0:
+                    Offer.objects.filter(pk=archivable[i]).update(archived_at=NOW)
+                elif k == 1:
+                    Offer.objects.filter(pk=archivable[i]).update(archived_at=None)
+                else:
+                    Offer.objects.create(club=club, name=f"{k}-{i}", internal_name="c")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(actual().values()) == 30
+    assert kept() == actual()
