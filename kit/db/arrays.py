@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Lookup
 
 
 def pg_array(values: Iterable[int | datetime]) -> str:
@@ -54,3 +55,17 @@ def update_from_values(*, table: str, assignment: str, rows: list[tuple], types:
             f"UPDATE {table} SET {assignment.format(table=table)} FROM {source} WHERE {table}.id = v.column1",
             params,
         )
+
+
+class IsAnyOf(Lookup):
+    """`IsAnyOf(F("pk"), ArraySubquery(ids))` → `"id" = ANY(ARRAY(SELECT …))` (PostgreSQL), usable in
+    `filter()`. An uncorrelated ARRAY() subquery runs once, as an InitPlan, and the array is then an index
+    condition on the column; `pk__in=<subquery>` lets the planner choose a join that may rescan the
+    subquery per row instead."""
+
+    lookup_name = "is_any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
