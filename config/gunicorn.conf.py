@@ -89,6 +89,8 @@ def pre_request(worker, req):
 
 # Every this many requests a worker gives its C heap's free pages back (kit.memory; 0: never).
 malloc_trim_every = int(os.environ.get("GUNICORN_MALLOC_TRIM_EVERY", 500))
+if malloc_trim_every < 0:
+    raise ValueError(f"GUNICORN_MALLOC_TRIM_EVERY must be 0 (never) or a positive count, not {malloc_trim_every}")
 _trim = None
 
 

@@ -3,7 +3,8 @@
 A worker that once built large answers (a page of 100 offers is ~130 kB of JSON, its rows and dicts several
 times that) keeps the peak: glibc returns only the top of its heap, and a heap whose free space lies under
 live chunks stays mapped. `malloc_trim(0)` releases every free page, wherever it lies. It walks the heap,
-so it is run every N requests (config/gunicorn.conf.py), not after each."""
+so it is run every N requests (config/gunicorn.conf.py), not after each: about 0.1 ms on a worker's heap of
+~100 MB, more on a larger one."""
 
 from __future__ import annotations
 
@@ -37,9 +38,11 @@ def heap_trim() -> bool:
 
 
 class EveryN:
-    """Calls `action` on every `n`-th `tick()`; never when `n` is 0."""
+    """Calls `action` on every `n`-th `tick()`; never when `n` is 0. A negative `n` is refused."""
 
     def __init__(self, n: int, action) -> None:
+        if n < 0:
+            raise ValueError(f"EveryN: n must be 0 (never) or positive, not {n}")
         self.n, self.action, self.count = n, action, 0
 
     def tick(self) -> None:

@@ -6,7 +6,8 @@ was lost or doubled (a crash, a bug, a manual edit):
 * every offer: `uses_count` == its usage rows, `grants_count` == its grant rows, and
   `0 <= uses_count <= stock` when it has a stock;
 * every (offer, member) state row: its `uses_count` / `grants_count` == that member's usages / grants;
-* every grant: `uses_count` == the usages drawn from it.
+* every grant: `uses_count` == the usages drawn from it;
+* on PostgreSQL, every club's kept offer counts (`ClubOfferCount`, live and archived) == its offers.
 
 Each check is one query returning only the mismatching rows (correlated counts over indexed foreign keys),
 taken in keyset chunks of offers so that memory stays flat however many offers there are.
@@ -20,6 +21,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Coalesce
 
 from loyalty.models import LoyaltyClub
+from offers import sql
 from offers.models import Offer, OfferGrant, OfferMemberState, OfferUsage
 
 RECONCILE_CHUNK = 1000
@@ -49,10 +51,21 @@ def offers_reconcile(*, club: LoyaltyClub | None = None, offer_ids: list[int] | 
             queryset = queryset.filter(pk__in=offer_ids)
         chunk = list(queryset.values_list("pk", flat=True)[:RECONCILE_CHUNK])
         if not chunk:
+            if offer_ids is None and sql.club_offer_counts_kept():
+                result.mismatches += _club_count_mismatches(club)
             return result
         after = chunk[-1]
         result.offers_checked += len(chunk)
         result.mismatches += _reconcile_chunk(chunk)
+
+
+def _club_count_mismatches(club: LoyaltyClub | None) -> list[dict]:
+    return [
+        {"club_id": club_id, "check": "club_offer_count", "archived": archived, "expected": counted, "actual": kept}
+        for club_id, archived, counted, kept in sql.club_offer_count_mismatches(
+            club_id=None if club is None else club.pk
+        )
+    ]
 
 
 def _reconcile_chunk(ids: list[int]) -> list[dict]:

@@ -500,22 +500,35 @@ NAME_KEY_RESET_V1_DROP = {
 # costs one index lookup instead of a COUNT over the catalogue (18 ms at 100 000 offers). Inserts and deletes
 # add their statement's rows at once (transition tables, one upsert per statement, bulk imports included); an
 # update moves a row's count only when its club or its archived state changes (a row trigger whose WHEN
-# leaves every other update — a use's counters — without a call). Upserts go in (club, archived) order. A
-# writer holds its club's count row until it commits, so writers of one club's offers queue there: offers are
-# written by staff, not by members. TRUNCATE bypasses the triggers; it empties the count table too only when
-# run on both (Django's test flush does). Frozen in migration offers 0010 by name: change it as a _v2.
+# leaves every other update — a use's counters — without a call; one upsert per moved row). Each upsert
+# writes both rows of every club it touches, live before archived and clubs in id order, so that writers of
+# one club always lock its two rows in the same order (an archived insert then a live one would otherwise
+# deadlock against a concurrent archive). A writer holds its club's rows until it commits, so writers of one
+# club's offers queue there: offers are written by staff, not by members. TRUNCATE of the offers empties the
+# counts (a TRUNCATE trigger, which also fires when a TRUNCATE … CASCADE reaches the offers). Writes with the
+# triggers off (session_replication_role = replica, a restore with --disable-triggers) leave the counts
+# behind: `manage.py offers_counts_refresh` recounts. Frozen in migration offers 0010 by name: change it as a
+# _v2.
 
 CLUB_OFFER_COUNT_V1 = """
 CREATE FUNCTION offers_club_offer_count_rows_v1() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO offers_cluboffercount AS c (club_id, archived, offers)
-        SELECT club_id, archived_at IS NOT NULL, count(*) FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
+        SELECT d.club_id, s.archived, COALESCE(sum(d.n) FILTER (WHERE d.archived = s.archived), 0)
+        FROM (SELECT club_id, archived_at IS NOT NULL AS archived, count(*) AS n FROM new_rows GROUP BY 1, 2) d
+            CROSS JOIN (VALUES (false), (true)) AS s (archived)
+        GROUP BY 1, 2 ORDER BY 1, 2
         ON CONFLICT (club_id, archived) DO UPDATE SET offers = c.offers + EXCLUDED.offers;
-    ELSE
+    ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO offers_cluboffercount AS c (club_id, archived, offers)
-        SELECT club_id, archived_at IS NOT NULL, -count(*) FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
+        SELECT d.club_id, s.archived, COALESCE(sum(-d.n) FILTER (WHERE d.archived = s.archived), 0)
+        FROM (SELECT club_id, archived_at IS NOT NULL AS archived, count(*) AS n FROM old_rows GROUP BY 1, 2) d
+            CROSS JOIN (VALUES (false), (true)) AS s (archived)
+        GROUP BY 1, 2 ORDER BY 1, 2
         ON CONFLICT (club_id, archived) DO UPDATE SET offers = c.offers + EXCLUDED.offers;
+    ELSE  -- TRUNCATE
+        DELETE FROM offers_cluboffercount;
     END IF;
     RETURN NULL;
 END $$;
@@ -524,13 +537,16 @@ CREATE TRIGGER offers_offer_club_count_inserted AFTER INSERT ON offers_offer REF
     FOR EACH STATEMENT EXECUTE FUNCTION offers_club_offer_count_rows_v1();
 CREATE TRIGGER offers_offer_club_count_deleted AFTER DELETE ON offers_offer REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION offers_club_offer_count_rows_v1();
+CREATE TRIGGER offers_offer_club_count_truncated AFTER TRUNCATE ON offers_offer
+    FOR EACH STATEMENT EXECUTE FUNCTION offers_club_offer_count_rows_v1();
 
 CREATE FUNCTION offers_club_offer_count_moved_v1() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO offers_cluboffercount AS c (club_id, archived, offers)
-    SELECT d.club_id, d.archived, sum(d.delta)
+    SELECT d.club_id, s.archived, COALESCE(sum(d.delta) FILTER (WHERE d.archived = s.archived), 0)
     FROM (VALUES (OLD.club_id, OLD.archived_at IS NOT NULL, -1), (NEW.club_id, NEW.archived_at IS NOT NULL, 1))
-        AS d (club_id, archived, delta)
+            AS d (club_id, archived, delta)
+        CROSS JOIN (VALUES (false), (true)) AS s (archived)
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (club_id, archived) DO UPDATE SET offers = c.offers + EXCLUDED.offers;
     RETURN NULL;
@@ -543,12 +559,14 @@ CREATE TRIGGER offers_offer_club_count_moved AFTER UPDATE OF club_id, archived_a
 """
 
 CLUB_OFFER_COUNT_V1_FILL = """
+LOCK TABLE offers_offer IN SHARE MODE;
 DELETE FROM offers_cluboffercount;
 INSERT INTO offers_cluboffercount (club_id, archived, offers)
 SELECT club_id, archived_at IS NOT NULL, count(*) FROM offers_offer GROUP BY 1, 2;
 """
 
 CLUB_OFFER_COUNT_V1_DROP = """
+DROP TRIGGER IF EXISTS offers_offer_club_count_truncated ON offers_offer;
 DROP TRIGGER IF EXISTS offers_offer_club_count_inserted ON offers_offer;
 DROP TRIGGER IF EXISTS offers_offer_club_count_deleted ON offers_offer;
 DROP TRIGGER IF EXISTS offers_offer_club_count_moved ON offers_offer;
@@ -560,6 +578,36 @@ DROP FUNCTION IF EXISTS offers_club_offer_count_moved_v1();
 def club_offer_counts_kept() -> bool:
     """Whether this database keeps `ClubOfferCount` (the triggers above exist on PostgreSQL only)."""
     return connection.vendor == "postgresql"
+
+
+def club_offer_counts_refresh() -> None:
+    """Recount every club's offers (`CLUB_OFFER_COUNT_V1_FILL`), offer writers locked out meanwhile. Must run
+    inside a transaction (the lock lasts until its end)."""
+    with connection.cursor() as cursor:
+        for statement in CLUB_OFFER_COUNT_V1_FILL.split(";"):
+            if statement.strip():
+                cursor.execute(statement)
+
+
+def club_offer_count_mismatches(*, club_id: int | None = None) -> list[tuple[int, bool, int, int]]:
+    """(club id, archived, offers counted, offers kept) of every club state whose kept count is not its
+    number of offers, by club and state (for `offers.invariants`)."""
+    where = "" if club_id is None else "WHERE club_id = %(club)s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT COALESCE(a.club_id, k.club_id), COALESCE(a.archived, k.archived), COALESCE(a.n, 0),
+                COALESCE(k.offers, 0)
+            FROM (SELECT club_id, archived_at IS NOT NULL AS archived, count(*) AS n FROM offers_offer {where}
+                  GROUP BY 1, 2) a
+            FULL JOIN (SELECT club_id, archived, offers FROM offers_cluboffercount {where}) k
+                ON k.club_id = a.club_id AND k.archived = a.archived
+            WHERE COALESCE(a.n, 0) <> COALESCE(k.offers, 0)
+            ORDER BY 1, 2
+            """,
+            {"club": club_id},
+        )
+        return [(int(c), bool(a), int(n), int(k)) for c, a, n, k in cursor.fetchall()]
 
 
 def club_offer_count(*, club_id: int, archived: tuple[bool, ...]) -> int:

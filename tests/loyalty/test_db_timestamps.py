@@ -5,6 +5,9 @@ errors, and Django's loader itself on a session that is not in UTC."""
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -104,3 +107,31 @@ def test_a_session_in_another_time_zone_is_read_by_djangos_loader():
     finally:
         with connection.cursor() as wrapper:
             wrapper.execute("SET TIME ZONE 'UTC'")
+
+
+def test_the_pure_python_psycopg_keeps_djangos_loader():
+    """Under PSYCOPG_IMPL=python the C loaders cannot read a connection: Django's loader must stay."""
+    settings_dict = connection.settings_dict
+    url = (
+        f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}"
+        f"/{settings_dict['NAME']}"
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('SELECT %s::timestamptz', ['2026-12-07 22:35:46.5+00'])\n"
+        "    print(repr(c.fetchone()[0]), type(connection.connection.adapters.get_loader(1184, 0)).__name__,\n"
+        "          connection.connection.adapters.get_loader(1184, 0).__name__)\n"
+    )
+    env = {
+        **os.environ,
+        "PSYCOPG_IMPL": "python",
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    value, _, loader = done.stdout.strip().rpartition(" ")
+    assert loader == "SpecificTzLoader"  # Django's
+    assert "datetime.datetime(2026, 12, 7, 22, 35, 46, 500000, tzinfo=datetime.timezone.utc)" in value

@@ -1,6 +1,7 @@
 """The management list's total comes from the club's kept offer counts (`ClubOfferCount`, PostgreSQL triggers,
-offers.sql CLUB_OFFER_COUNT_V1): exact after every way of writing offers — the API, the ORM's bulk and queryset
-writes, raw SQL, a club's deletion, concurrent writers — and never a COUNT over the catalogue."""
+offers.sql CLUB_OFFER_COUNT_V1): exact after the API, the ORM's bulk, upsert and queryset writes, raw SQL,
+rolled-back savepoints, TRUNCATE, a club's deletion and concurrent writers — never a COUNT over the catalogue.
+Writes with the triggers off are reported by reconcile_balances and mended by offers_counts_refresh."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import close_old_connections, connection
+from django.core.management import call_command
+from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.models import LoyaltyClub
+from offers.invariants import offers_reconcile
 from offers.models import ClubOfferCount, Offer
 from tests.factories import LoyaltyClubFactory
 from tests.offers.factories import OfferFactory
@@ -170,3 +173,46 @@ def test_concurrent_writers_of_one_club_lose_no_count(club):
     assert errors == []
     assert sum(actual().values()) == 30
     assert kept() == actual()
+
+
+@pytest.mark.django_db
+def test_upserts_rolled_back_savepoints_and_truncate_keep_the_counts(club):
+    first = OfferFactory(club=club)
+    Offer.objects.bulk_create(
+        [
+            Offer(pk=first.pk, club=club, name="again", internal_name="x", archived_at=NOW),
+            Offer(club=club, name="new", internal_name="x"),
+        ],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["name", "archived_at"],
+    )
+    assert kept() == actual() == {(club.pk, True): 1, (club.pk, False): 1}
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        OfferFactory.create_batch(3, club=club)
+        Offer.objects.filter(pk=first.pk).update(archived_at=None)
+        raise RuntimeError("rolled back")
+    assert kept() == actual() == {(club.pk, True): 1, (club.pk, False): 1}
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred checks may be pending at a TRUNCATE
+        cursor.execute("TRUNCATE offers_offer CASCADE")
+    assert kept() == actual() == {}
+    OfferFactory(club=club)
+    assert kept() == actual() == {(club.pk, False): 1}
+
+
+@pytest.mark.django_db
+def test_writes_with_the_triggers_off_are_reported_and_refreshed(club):
+    OfferFactory.create_batch(2, club=club)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM offers_offer WHERE club_id = %s", [club.pk])
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    found = offers_reconcile(club=club).mismatches
+    assert found == [{"club_id": club.pk, "check": "club_offer_count", "archived": False, "expected": 0, "actual": 2}]
+
+    call_command("offers_counts_refresh")
+    assert offers_reconcile(club=club).mismatches == []
+    assert kept() == actual() == {}

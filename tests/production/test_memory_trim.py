@@ -31,6 +31,14 @@ def test_every_n_acts_on_each_nth_tick_and_never_at_zero():
     for _ in range(10):
         never.tick()
     assert len(calls) == 3
+    with pytest.raises(ValueError):
+        memory.EveryN(-1, lambda: None)
+
+
+def test_a_negative_setting_stops_the_server_at_start(monkeypatch):
+    monkeypatch.setenv("GUNICORN_MALLOC_TRIM_EVERY", "-5")
+    with pytest.raises(ValueError, match="GUNICORN_MALLOC_TRIM_EVERY"):
+        runpy.run_path(str(CONFIG))
 
 
 @pytest.mark.skipif(not memory.trim_supported(), reason="the C library has no malloc_trim (not glibc)")

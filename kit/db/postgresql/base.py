@@ -39,10 +39,21 @@ from django.db.backends.postgresql import base
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg import adapt, pq
 
-try:  # the C implementation psycopg[binary] brings; without it Django's loader stays
-    from psycopg_binary._psycopg import TimestamptzLoader as _CTimestamptzLoader
-except ImportError:  # pragma: no cover - psycopg[binary] is a dependency
-    _CTimestamptzLoader = None
+
+def _compiled_timestamptz_loader():
+    """psycopg's C `timestamptz` loader of the implementation psycopg runs (`psycopg_binary`, or `psycopg_c`
+    when both are installed, as psycopg prefers it); None on the pure-Python one (PSYCOPG_IMPL=python),
+    whose connections the C classes cannot read."""
+    if pq.__impl__ == "binary":
+        from psycopg_binary._psycopg import TimestamptzLoader
+    elif pq.__impl__ == "c":
+        from psycopg_c._psycopg import TimestamptzLoader
+    else:
+        return None
+    return TimestamptzLoader
+
+
+_CTimestamptzLoader = _compiled_timestamptz_loader()
 
 _QUIET = (pq.TransactionStatus.IDLE, pq.TransactionStatus.INTRANS)
 
