@@ -6,6 +6,7 @@ GC, a higher gen-0 threshold — done at import, so that every server runs the s
 settings (the raw hello is WSGI-only)."""
 
 import gc
+import os
 
 from django.urls import get_resolver
 
@@ -15,6 +16,6 @@ from config.asgi import application as asgi
 _ = get_resolver().url_patterns
 gc.collect()
 gc.freeze()
-gc.set_threshold(50_000, 20, 100)
+gc.set_threshold(int(os.environ.get("GUNICORN_GC_GEN0_THRESHOLD", 10_000)), 20, 100)  # as config/gunicorn.conf.py
 
 __all__ = ["asgi", "wsgi"]

@@ -52,14 +52,21 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
 
 
+# The cyclic collector's gen-0 threshold in a worker (see post_worker_init).
+gc_gen0_threshold = int(os.environ.get("GUNICORN_GC_GEN0_THRESHOLD", 10_000))
+
+
 def post_worker_init(worker):
     """Load every view module, then tune the cyclic garbage collector of the worker.
 
-    A request allocates tens of thousands of short-lived containers (ORM rows, JSON dicts) but makes almost
-    no reference cycles, so the default gen-0 threshold (700 allocations) runs collections many times per
+    A request allocates tens of thousands of short-lived containers (ORM rows, JSON dicts) but makes few
+    reference cycles, so the default gen-0 threshold (700 allocations) runs collections many times per
     request, each also walking the long-lived objects of the loaded application. Freezing what the worker
     holds after start-up moves those objects out of every collection, and a higher gen-0 threshold makes
-    collections rare; cycles are still collected. Measured effect: docs/benchmarks.md.
+    collections rare. The cycles a request does leave (DRF's request, view and response refer to each other)
+    wait for the next collection: at 50 000 that was ~100 requests' worth, ~14 MB a worker; at 10 000 the
+    workers hold ~98 MB instead of ~112 at the same throughput, while 3 000 costs throughput
+    (GUNICORN_GC_GEN0_THRESHOLD; measured effect: docs/benchmarks.md).
     """
     import gc
 
@@ -68,7 +75,7 @@ def post_worker_init(worker):
     _ = get_resolver().url_patterns  # imports the views now rather than during the first request
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(gc_gen0_threshold, 20, 100)
 
     # gunicorn's own answers (a malformed request line or header, a URI above limit_request_line) are HTML
     # pages; it has no setting for their format, so its one writer of them is replaced in the worker.

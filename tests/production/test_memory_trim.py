@@ -1,5 +1,6 @@
-"""A gunicorn worker gives the free pages of its C heap back every GUNICORN_MALLOC_TRIM_EVERY requests
-(kit.memory, config/gunicorn.conf.py): freed memory below live chunks leaves the process's RSS."""
+"""A gunicorn worker's memory (config/gunicorn.conf.py): it gives the free pages of its C heap back every
+GUNICORN_MALLOC_TRIM_EVERY requests (kit.memory: freed memory below live chunks leaves the process's RSS), and
+its cyclic GC runs every GUNICORN_GC_GEN0_THRESHOLD new containers."""
 
 from __future__ import annotations
 
@@ -59,3 +60,10 @@ def test_the_worker_hook_trims_every_configured_number_of_requests(monkeypatch):
     for _ in range(7):
         config["post_request"](None, None, {}, None)
     assert len(trims) == 2
+
+
+def test_the_workers_gc_threshold_defaults_to_10000_and_follows_its_setting(monkeypatch):
+    monkeypatch.delenv("GUNICORN_GC_GEN0_THRESHOLD", raising=False)
+    assert runpy.run_path(str(CONFIG))["gc_gen0_threshold"] == 10_000
+    monkeypatch.setenv("GUNICORN_GC_GEN0_THRESHOLD", "25000")
+    assert runpy.run_path(str(CONFIG))["gc_gen0_threshold"] == 25_000
