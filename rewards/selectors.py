@@ -186,8 +186,8 @@ def _ledger_rows(*, membership_id: int, limit: int, offset: int) -> list:
         return _ledger_page.rows(membership_id=membership_id, limit=limit, offset=0)
     ledger = Transaction.objects.filter(membership_id=membership_id).order_by("-date", "-id")
     page_ids = ledger.values("id")[offset : offset + limit]
-    if sql.status_in_one_statement():
-        # `id = ANY(ARRAY(…))`: the skip runs once (an InitPlan) and the page is read by primary key. With
+    if sql.deep_page_skip_as_array():
+        # `id = ANY(ARRAY(…))`: the skip runs once (an InitPlan) and its ids then select the page's rows. With
         # `id IN (…)` the planner may instead rescan the skip for every row of the member's ledger: a
         # 100 000-row ledger's page 50 then ran for minutes on a database without statistics.
         return list(ledger.filter(IsAnyOf(F("pk"), ArraySubquery(page_ids))).values_list(*TRANSACTION_ROW_FIELDS))

@@ -196,6 +196,11 @@ def status_in_one_statement() -> bool:
     return _postgresql()
 
 
+def deep_page_skip_as_array() -> bool:
+    """Can a deep status page take its skipped ids as one array (`= ANY(ARRAY(…))`, kit.db.arrays.IsAnyOf)?"""
+    return _postgresql()
+
+
 def _json(text: str | None):
     if text is None:
         return None
