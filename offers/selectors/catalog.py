@@ -136,11 +136,12 @@ def offers_admin_page(
     (`offers_admin_total`), then the page. By name, the page's ids come from the two parts of
     `listing.name_keyed` (the stored key walked by an index, the computed key of the offers without it),
     each limited to the page."""
-    total = offers_admin_total(club=club, filters=filters)
     if sort_by != "name":
         qs = offers_admin_list(club=club, filters=filters, sort_by=sort_by, descending=descending)
+        total = offers_admin_total(club=club, filters=filters, filtered=qs)
         return paginate(offers_with_relations(qs), page_no=page_no, per_page=per_page, total=total)
     qs = _admin_filtered(club=club, filters=filters)
+    total = offers_admin_total(club=club, filters=filters, filtered=qs)
     info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
     offset = (page_no - 1) * per_page
     if offset >= total:
@@ -155,17 +156,19 @@ def offers_admin_page(
     return [by_id[pk] for pk in ids if pk in by_id], info
 
 
-def offers_admin_total(*, club: LoyaltyClub, filters: OfferAdminFilters) -> int:
+def offers_admin_total(
+    *, club: LoyaltyClub, filters: OfferAdminFilters, filtered: QuerySet[Offer] | None = None
+) -> int:
     """How many offers `offers_admin_list` holds. Filtered on nothing but the archived state, the club's kept
     counts answer (`ClubOfferCount`, on PostgreSQL: one index lookup, whatever the catalogue's size);
-    otherwise a COUNT of the filtered offers."""
+    otherwise a COUNT of the filtered offers (`filtered`, when the caller has built them already)."""
     if sql.club_offer_counts_kept() and replace(filters, with_archived=False, only_archived=False) == _NO_FILTER:
         if filters.only_archived:
             archived: tuple[bool, ...] = (True,)
         else:
             archived = (False, True) if filters.with_archived else (False,)
         return sql.club_offer_count(club_id=club.pk, archived=archived)
-    return _admin_filtered(club=club, filters=filters).count()
+    return (filtered if filtered is not None else _admin_filtered(club=club, filters=filters)).count()
 
 
 _NO_FILTER = OfferAdminFilters()
