@@ -21,10 +21,9 @@ def pagination_info(*, total_count: int, page_no: int, per_page: int) -> dict[st
     }
 
 
-def paginate(queryset, *, page_no: int, per_page: int, total: int | None = None) -> tuple[list, dict[str, Any]]:
-    """One COUNT (unless the caller knows the `total`) and one page query. Out-of-range pages are empty."""
-    if total is None:
-        total = queryset.count()
+def paginate(queryset, *, page_no: int, per_page: int) -> tuple[list, dict[str, Any]]:
+    """One COUNT and one page query. Out-of-range pages are empty."""
+    total = queryset.count()
     offset = (page_no - 1) * per_page
     items = list(queryset[offset : offset + per_page]) if offset < total else []
     return items, pagination_info(total_count=total, page_no=page_no, per_page=per_page)

@@ -3,13 +3,14 @@ lookup raises its own not-found."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Exists, F, OrderBy, OuterRef, Prefetch, Q, QuerySet
 
 from kit.errors import ResourceNotFound
-from kit.pagination import paginate, pagination_info
+from kit.pagination import pagination_info
 from loyalty.models import LoyaltyClub, MemberGroup
 from offers import sql
 from offers.exceptions import OfferNotFound
@@ -19,6 +20,7 @@ from offers.selectors.listing import name_keyed
 from offers.texts import AllTexts, name_order_key
 
 MAX_ID = 2**63
+logger = logging.getLogger("offers.catalog")
 
 
 def _pk(value: Any) -> int | None:
@@ -135,25 +137,60 @@ def offers_admin_page(
     """One page of `offers_admin_list`, its offers with their relations, and its pagination info: the total
     (`offers_admin_total`), then the page. By name, the page's ids come from the two parts of
     `listing.name_keyed` (the stored key walked by an index, the computed key of the offers without it),
-    each limited to the page."""
-    if sort_by != "name":
-        qs = offers_admin_list(club=club, filters=filters, sort_by=sort_by, descending=descending)
-        total = offers_admin_total(club=club, filters=filters, filtered=qs)
-        return paginate(offers_with_relations(qs), page_no=page_no, per_page=per_page, total=total)
-    qs = _admin_filtered(club=club, filters=filters)
-    total = offers_admin_total(club=club, filters=filters, filtered=qs)
-    info = pagination_info(total_count=total, page_no=page_no, per_page=per_page)
+    each limited to the page.
+
+    A total from the kept counts is checked against the page it paginates (`_kept_total_agrees`): a count
+    gone stale (offers written with the triggers off) then costs a COUNT and a warning, never a wrong page."""
     offset = (page_no - 1) * per_page
+    if sort_by == "name":
+        qs = _admin_filtered(club=club, filters=filters)
+    else:
+        qs = offers_admin_list(club=club, filters=filters, sort_by=sort_by, descending=descending)
+
+    def page(total: int) -> list:
+        if offset >= total:
+            return []
+        if sort_by != "name":
+            return list(offers_with_relations(qs)[offset : offset + per_page])
+        order = _admin_order(F("name_key"), descending)
+        parts = [
+            part(qs).order_by(order, "id")[: offset + per_page].query.sql_with_params()
+            for part in name_keyed(languages=languages or [])
+        ]
+        ids = sql.ids_of_merged_pages(parts, descending=descending, limit=per_page, offset=offset)
+        by_id = {offer.pk: offer for offer in offers_with_relations(Offer.objects.filter(pk__in=ids))}
+        return [by_id[pk] for pk in ids if pk in by_id]
+
+    kept = _kept_counts_answer(filters)
+    total = offers_admin_total(club=club, filters=filters, filtered=qs)
+    offers = page(total)
+    if kept and not _kept_total_agrees(total, offset=offset, per_page=per_page, found=len(offers)):
+        counted = qs.count()
+        if counted != offers_admin_total(club=club, filters=filters):  # not a write between the two reads
+            logger.warning(
+                "club %s: the kept offer count is stale (kept %s, counted %s); run manage.py offers_counts_refresh",
+                club.pk,
+                total,
+                counted,
+            )
+        if offset >= total:
+            offers = page(counted)
+        total = counted
+    return offers, pagination_info(total_count=total, page_no=page_no, per_page=per_page)
+
+
+def _kept_total_agrees(total: int, *, offset: int, per_page: int, found: int) -> bool:
+    """Whether a page of `found` offers at `offset` fits a list of `total`. A page past the end was not read,
+    so nothing vouches for its total: it is counted."""
     if offset >= total:
-        return [], info
-    order = _admin_order(F("name_key"), descending)
-    parts = [
-        part(qs).order_by(order, "id")[: offset + per_page].query.sql_with_params()
-        for part in name_keyed(languages=languages or [])
-    ]
-    ids = sql.ids_of_merged_pages(parts, descending=descending, limit=per_page, offset=offset)
-    by_id = {offer.pk: offer for offer in offers_with_relations(Offer.objects.filter(pk__in=ids))}
-    return [by_id[pk] for pk in ids if pk in by_id], info
+        return False
+    return found == min(per_page, total - offset)
+
+
+def _kept_counts_answer(filters: OfferAdminFilters) -> bool:
+    """Whether `offers_admin_total` reads the kept counts for these filters: filtered on nothing but the
+    archived state, on PostgreSQL."""
+    return sql.club_offer_counts_kept() and replace(filters, with_archived=False, only_archived=False) == _NO_FILTER
 
 
 def offers_admin_total(
@@ -162,7 +199,7 @@ def offers_admin_total(
     """How many offers `offers_admin_list` holds. Filtered on nothing but the archived state, the club's kept
     counts answer (`ClubOfferCount`, on PostgreSQL: one index lookup, whatever the catalogue's size);
     otherwise a COUNT of the filtered offers (`filtered`, when the caller has built them already)."""
-    if sql.club_offer_counts_kept() and replace(filters, with_archived=False, only_archived=False) == _NO_FILTER:
+    if _kept_counts_answer(filters):
         if filters.only_archived:
             archived: tuple[bool, ...] = (True,)
         else:

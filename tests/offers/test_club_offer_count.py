@@ -1,7 +1,8 @@
 """The management list's total comes from the club's kept offer counts (`ClubOfferCount`, PostgreSQL triggers,
 offers.sql CLUB_OFFER_COUNT_V1): exact after the API, the ORM's bulk, upsert and queryset writes, raw SQL,
 rolled-back savepoints, TRUNCATE, a club's deletion and concurrent writers — never a COUNT over the catalogue.
-Writes with the triggers off are reported by reconcile_balances and mended by offers_counts_refresh."""
+Writes with the triggers off are reported by reconcile_balances and mended by offers_counts_refresh; until then the
+list checks the kept total against each page and counts when the two disagree."""
 
 from __future__ import annotations
 
@@ -216,3 +217,72 @@ def test_writes_with_the_triggers_off_are_reported_and_refreshed(club):
     call_command("offers_counts_refresh")
     assert offers_reconcile(club=club).mismatches == []
     assert kept() == actual() == {}
+
+
+class _TriggersOff:
+    """Writes inside the block fire no trigger (as a restore or a bulk load with triggers off would do)."""
+
+    def __enter__(self):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+
+    def __exit__(self, *exc):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+
+
+def page(api, query: str) -> tuple[list[int], int]:
+    response = api.get(URL + query)
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    return [offer["id"] for offer in body["offers"]], body["pagination_info"]["total_count"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sort", ["", "&sort_by=created_at"])
+def test_a_count_gone_low_still_serves_every_page_and_the_true_total(api, club, sort, caplog):
+    OfferFactory.create_batch(3, club=club)
+    with _TriggersOff():
+        OfferFactory.create_batch(4, club=club)  # the kept count still says 3
+    assert kept() == {(club.pk, False): 3}
+    every = set(Offer.objects.filter(club=club).values_list("id", flat=True))
+
+    ids, total = page(api, f"?per_page=2&page_no=1{sort}")
+    assert (len(ids), total) == (2, 3)  # a full page inside the kept total cannot tell: the kept total stands
+    seen = set(ids)
+    for page_no in (2, 3, 4):
+        ids, total = page(api, f"?per_page=2&page_no={page_no}{sort}")
+        assert total == 7
+        assert len(ids) == (2 if page_no < 4 else 1)
+        seen.update(ids)
+    assert seen == every
+    assert "the kept offer count is stale (kept 3, counted 7)" in caplog.text
+    assert page(api, f"?per_page=2&page_no=5{sort}") == ([], 7)
+
+    call_command("offers_counts_refresh")
+    assert page(api, f"?per_page=2&page_no=1{sort}")[1] == 7
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sort", ["", "&sort_by=created_at"])
+def test_a_count_gone_high_gives_the_true_total_on_the_short_page(api, club, sort, caplog):
+    offers = OfferFactory.create_batch(5, club=club)
+    with _TriggersOff():
+        Offer.objects.filter(pk__in=[o.pk for o in offers[:2]]).delete()  # the kept count still says 5
+    ids, total = page(api, f"?per_page=2&page_no=2{sort}")
+    assert (len(ids), total) == (1, 3)  # the short page shows the list ends sooner than the kept total says
+    assert page(api, f"?per_page=2&page_no=3{sort}") == ([], 3)
+    assert "the kept offer count is stale (kept 5, counted 3)" in caplog.text
+
+    call_command("offers_counts_refresh")
+    assert offers_reconcile(club=club).mismatches == []
+
+
+@pytest.mark.django_db
+def test_a_right_count_costs_no_count_on_any_page_inside_the_list(api, club):
+    OfferFactory.create_batch(5, club=club)
+    for page_no in (1, 2, 3):
+        with CaptureQueriesContext(connection) as queries:
+            ids, total = page(api, f"?per_page=2&page_no={page_no}")
+        assert total == 5 and len(ids) == (2 if page_no < 3 else 1)
+        assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and "offers_offer" in q["sql"]]
