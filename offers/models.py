@@ -168,6 +168,15 @@ class Offer(models.Model):
             models.Index(
                 fields=["club", "name_sort_language", "name_sort", "id", "archived_at"], name="offer_name_sort"
             ),
+            # Member pages by date (`order_by` usable_since / usable_until / created_at, SPEC §4.4): the list sorts
+            # `ASC NULLS LAST, id` or `DESC NULLS FIRST, id`, which these walk in order and stop after the page.
+            # A nullable date has an index per direction: walked backwards, the ascending one gives the ids of
+            # equal dates (all the offers without one, say) in descending order, and those would all be sorted.
+            models.Index(fields=["club", "scope", "usable_since", "id"], name="offer_page_usable_since"),
+            models.Index(fields=["club", "scope", "-usable_since", "id"], name="offer_page_usable_since_desc"),
+            models.Index(fields=["club", "scope", "usable_until", "id"], name="offer_page_usable_until"),
+            models.Index(fields=["club", "scope", "-usable_until", "id"], name="offer_page_usable_until_desc"),
+            models.Index(fields=["club", "scope", "created_at", "id"], name="offer_page_created_at"),
         ]
 
     def __str__(self) -> str:
