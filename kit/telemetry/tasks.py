@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery import signals
-from prometheus_client import start_http_server
+from django.conf import settings
+from prometheus_client import make_wsgi_app
 
 from kit.telemetry import metrics
+from kit.telemetry.access import REALM, UNAUTHORIZED_BODY, metrics_authorized
 from kit.telemetry.context import CELERY_HEADER, current_request_id, request_id_var, sane_request_id
 
 logger = logging.getLogger("kit.telemetry")
@@ -66,8 +71,34 @@ def _worker_init(**_):
     if not bind:
         return
     host, _, port = bind.rpartition(":")
-    start_http_server(int(port), addr=host or "127.0.0.1", registry=metrics.registry(scrape_collectors=False))
+    metrics_serve(host or "127.0.0.1", int(port), registry=metrics.registry(scrape_collectors=False))
     logger.info("worker metrics on http://%s/metrics", bind)
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass  # a scrape every few seconds is not worth a line on the worker's stderr
+
+
+def metrics_serve(host: str, port: int, *, registry) -> _MetricsServer:
+    """Serve `registry` at http://host:port/metrics from a daemon thread, asking for METRICS_TOKEN as the
+    API's `GET /metrics` does (prometheus-client's own server has no such check). Returns the server
+    (`shutdown()` stops it)."""
+    exposition = make_wsgi_app(registry)
+
+    def app(environ, start_response):
+        if not metrics_authorized(environ.get("HTTP_AUTHORIZATION"), settings.METRICS_TOKEN):
+            start_response("401 Unauthorized", [("Content-Type", "application/json"), ("WWW-Authenticate", REALM)])
+            return [UNAUTHORIZED_BODY]
+        return exposition(environ, start_response)
+
+    server = make_server(host, port, app, server_class=_MetricsServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
 
 
 def _pool_process_exit(pid=None, **_):

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import hmac
-
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from kit.telemetry import metrics
-
-
-def _authorized(request) -> bool:
-    token = settings.METRICS_TOKEN
-    if not token:
-        return True  # unprotected on purpose: docs/operations.md says to keep /metrics off the public LB
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+from kit.telemetry.access import REALM, metrics_authorized
 
 
 @require_GET
 def metrics_view(request):
-    if not _authorized(request):
+    if not metrics_authorized(request.headers.get("Authorization"), settings.METRICS_TOKEN):
         response = JsonResponse({"error": "Unauthorized"}, status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        response["WWW-Authenticate"] = REALM
         return response
     return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

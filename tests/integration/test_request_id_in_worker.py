@@ -52,17 +52,26 @@ def test_the_worker_serves_the_task_metrics_of_its_pool_processes(celery_worker_
         port = sock.getsockname()[1]
     folder = tmp_path / "worker-metrics"
     celery_worker_process.start(
-        concurrency=2, env={"PROMETHEUS_MULTIPROC_DIR": str(folder), "CELERY_METRICS_BIND": f"127.0.0.1:{port}"}
+        concurrency=2,
+        env={
+            "PROMETHEUS_MULTIPROC_DIR": str(folder),
+            "CELERY_METRICS_BIND": f"127.0.0.1:{port}",
+            "METRICS_TOKEN": "worker-scrape-token",
+        },
     )
     for _ in range(3):
         celery_worker_process.send("webhooks.tasks.webhooks_deliver_due")
     task = "webhooks.tasks.webhooks_deliver_due"
 
+    url = f"http://127.0.0.1:{port}/metrics"
+    auth = {"Authorization": "Bearer worker-scrape-token"}
+
     def succeeded():
-        scrape = Scrape(parse(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text))
+        scrape = Scrape(parse(requests.get(url, headers=auth, timeout=5).text))
         return scrape if scrape.value("loyalty_celery_tasks_total", task=task, state="success") == 3 else None
 
     scrape = wait_until(succeeded, timeout=60)
     assert scrape.value("loyalty_celery_task_duration_seconds_count", task=task) == 3
     assert scrape.value("loyalty_webhook_deliveries_pending") == 0  # the API's collector, not the worker's
     assert not [k for k in scrape.samples if k[0] == "loyalty_webhook_deliveries_pending"]
+    assert requests.get(url, timeout=5).status_code == 401  # METRICS_TOKEN guards the worker's endpoint too
