@@ -30,5 +30,5 @@ def transaction_event(*, membership: Membership, type: str, tx: Transaction, ext
         member_id=membership.member_id,
         type=type,
         data={"transaction": transaction_to_json(tx), "balance": membership.balance, **(extra or {})},
-        endpoints=getattr(membership, "webhook_endpoints", None),
+        endpoints=membership.webhook_endpoints,
     )

@@ -126,6 +126,11 @@ class Membership(models.Model):
     # (development) does not keep it (see migration 0005): readers count the ledger there.
     transactions_count = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
+    # Not a column: the club's active webhook endpoints as `(id, events)` pairs, when the statement that locked
+    # this row read them too (`rewards.services.ledger.membership_lock` on PostgreSQL); None when nothing read
+    # them, and the events then read them themselves (`rewards.events.emit`).
+    webhook_endpoints: list | None = None
+
     class Meta:
         ordering = ["id"]
         constraints = [

@@ -135,7 +135,7 @@ def reward_purchase(*, member: Member, reward: Reward) -> RewardPurchase:
         member_id=member.pk,
         type="reward.purchased",
         data={"reward_id": reward.pk, "purchase_id": purchase.pk, "transaction_id": tx.pk, "price": reward.price},
-        endpoints=getattr(membership, "webhook_endpoints", None),
+        endpoints=membership.webhook_endpoints,
     )
     return purchase
 
@@ -196,6 +196,6 @@ def reward_use(*, member: Member, reward: Reward) -> dict:
         member_id=member.pk,
         type="reward.used",
         data={"reward_id": reward.pk, "purchase_id": chosen.pk, "usage": usage},
-        endpoints=getattr(membership, "webhook_endpoints", None),
+        endpoints=membership.webhook_endpoints,
     )
     return usage
