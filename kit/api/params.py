@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -254,7 +256,23 @@ def _empty_input_result(serializer_class, context: dict | None = None) -> dict |
                 cached = dict(serializer.validated_data)
         if len(_EMPTY_RESULTS) < 1_000:
             _EMPTY_RESULTS[key] = cached
-    return None if cached is _NOT_CONSTANT else copy.deepcopy(cached)
+    return None if cached is _NOT_CONSTANT else _data_copy(cached)
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), Decimal, datetime, date, time, timedelta)
+
+
+def _data_copy(value: Any) -> Any:
+    """`copy.deepcopy` of validated data, with plain dicts, lists and immutable values copied without its memo
+    and dispatch (a fifth of an empty-input request's own time); anything else goes to `copy.deepcopy`."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _data_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_data_copy(item) for item in value]
+    if isinstance(value, _IMMUTABLE):
+        return value
+    return copy.deepcopy(value)
 
 
 def parse_body(serializer_class, data: Any, **kwargs: Any) -> dict:

@@ -9,6 +9,7 @@ import time
 from django.core.signals import request_finished
 from django.dispatch import receiver
 
+from kit.api.headers import header
 from kit.telemetry import metrics
 from kit.telemetry.context import HEADER, new_request_id, request_id_var, sane_request_id
 
@@ -87,7 +88,7 @@ def _log_access(request, route: str, status: int, seconds: float) -> None:
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
             "client": _client_ip(request),
-            "user_agent": request.headers.get("X-User-Agent") or request.headers.get("User-Agent", ""),
+            "user_agent": header(request, "X-User-Agent") or header(request, "User-Agent", ""),
         },
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from kit.api.headers import header
 from kit.api.params import parse_body, parse_query
 from kit.errors import InvalidParameters, NotFound
 from kit.pagination import paginate
@@ -63,7 +64,7 @@ class OffersAdminView(OffersManagementAPIView):
             ids=q.get("ids"),
             **{key: q[key] for key in _BOOLEAN_FILTERS},
         )
-        languages = request_languages(locale=request.headers.get("X-Locale"), club=request.club)
+        languages = request_languages(locale=header(request, "X-Locale"), club=request.club)
         offers, info = selectors.offers_admin_page(
             club=request.club,
             filters=filters,

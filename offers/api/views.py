@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from kit.api.headers import header
 from kit.api.params import parse_body, parse_query, query_to_dict
 from kit.api.schema import BannedResponseSerializer
 from kit.errors import InvalidParameters
@@ -55,7 +56,7 @@ class MemberOfferAPIView(LoyaltyAPIView):
         return parse_query(s.OfferScopeQuerySerializer, request.query_params)["scope"]
 
     def languages(self, request) -> list[str]:
-        return request_languages(locale=request.headers.get("X-Locale"), member=request.member, club=request.club)
+        return request_languages(locale=header(request, "X-Locale"), member=request.member, club=request.club)
 
 
 class MemberOffersMetaView(MemberOfferAPIView):
