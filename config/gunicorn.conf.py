@@ -37,9 +37,9 @@ def _flag(name: str, default: bool) -> bool:
 
 
 # The master loads the application once and every worker forks from it (GUNICORN_PRELOAD, default on): a
-# worker then starts with ~0.2 s of CPU instead of ~0.8 s of imports. That is paid each time max_requests
-# replaces one, on cores that are serving: under mixed traffic with replacements every 2 500 requests, p99 was
-# 475-652 ms without and 75-80 ms with (docs/benchmarks.md). Code is never reloaded in place: a deploy restarts
+# worker then starts with almost no CPU (three of them: 0.01 s) instead of ~0.8 s of imports each. That was
+# paid each time max_requests replaced one, on the cores that serve: under mixed traffic with replacements
+# every 2 500 requests, p99 was 475-652 ms without and 57-61 ms with (docs/benchmarks.md). Code is never reloaded in place: a deploy restarts
 # the whole process (SIGTERM, docs/operations.md), and a HUP with preload reloads the settings, not the code.
 preload_app = _flag("GUNICORN_PRELOAD", True)
 timeout = 30
