@@ -39,8 +39,9 @@ def _flag(name: str, default: bool) -> bool:
 # The master loads the application once and every worker forks from it (GUNICORN_PRELOAD, default on): a
 # worker then starts with almost no CPU (three of them: 0.01 s) instead of ~0.8 s of imports each. That was
 # paid each time max_requests replaced one, on the cores that serve: under mixed traffic with replacements
-# every 2 500 requests, p99 was 475-652 ms without and 57-61 ms with (docs/benchmarks.md). Code is never reloaded in place: a deploy restarts
-# the whole process (SIGTERM, docs/operations.md), and a HUP with preload reloads the settings, not the code.
+# every 2 500 requests, p99 was 475-652 ms without and 57-61 ms with (docs/benchmarks.md). Code is never
+# reloaded in place: a deploy restarts the whole process (SIGTERM, docs/operations.md), and a HUP with preload
+# reloads the settings, not the code.
 preload_app = _flag("GUNICORN_PRELOAD", True)
 timeout = 30
 # Rolling restarts (docs/operations.md): on SIGTERM a worker first drains for GUNICORN_DRAIN_SECONDS — it
@@ -74,18 +75,20 @@ gc_gen0_threshold = int(os.environ.get("GUNICORN_GC_GEN0_THRESHOLD", 10_000))
 
 
 def when_ready(server):
-    """With preload, in the master before the first fork: load every view module, leave no database connection
-    for the workers to share, and freeze what is loaded, so that no worker's collector walks it (and none
+    """With preload, in the master before the first fork: load every view module, leave no database or cache
+    connection for the workers to share, and freeze what is loaded, so that no worker's collector walks it (and none
     writes the collector's bookkeeping into the pages the workers share)."""
     if not preload_app:
         return
     import gc
 
+    from django.core.cache import caches
     from django.db import connections
     from django.urls import get_resolver
 
     _ = get_resolver().url_patterns
     connections.close_all()
+    caches.close_all()
     gc.collect()
     gc.freeze()
 

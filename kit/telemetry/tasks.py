@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from socketserver import ThreadingMixIn
@@ -86,8 +87,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 def metrics_serve(host: str, port: int, *, registry) -> _MetricsServer:
     """Serve `registry` at http://host:port/metrics from a daemon thread, asking for METRICS_TOKEN as the
-    API's `GET /metrics` does (prometheus-client's own server has no such check). Returns the server
-    (`shutdown()` stops it)."""
+    API's `GET /metrics` does (prometheus-client's own server has no such check). The address family follows
+    `host` (an IPv6 address or name works, as it did with prometheus-client's server); port 0 takes a free
+    one (`server.server_port`). Returns the server (`shutdown()` stops it)."""
     exposition = make_wsgi_app(registry)
 
     def app(environ, start_response):
@@ -96,7 +98,9 @@ def metrics_serve(host: str, port: int, *, registry) -> _MetricsServer:
             return [UNAUTHORIZED_BODY]
         return exposition(environ, start_response)
 
-    server = make_server(host, port, app, server_class=_MetricsServer, handler_class=_QuietHandler)
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = type("_FamilyMetricsServer", (_MetricsServer,), {"address_family": family})
+    server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 

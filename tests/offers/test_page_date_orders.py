@@ -26,7 +26,8 @@ ORDERS = [
 
 
 def _catalogue(club) -> list[Offer]:
-    """Offers with dates in the past (so all are usable), many equal, and a third without usable dates."""
+    """Offers with many equal dates and a third without usable dates (the list shows them whatever their
+    usable dates: those decide `usable`, not visibility)."""
     rng = random.Random(7)
     offers = []
     for i in range(40):

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.production.servers import Gunicorn, django_env
+from tests.production.servers import Gunicorn, direct_database, django_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-PG_PORT_HEX = f"{5432:04X}"
 
 
 def _children(pid: int) -> list[int]:
@@ -28,7 +26,8 @@ def _maps_psycopg(pid: int) -> bool:
 
 
 def _postgres_sockets(pid: int) -> int:
-    """The process's open TCP connections to port 5432."""
+    """The process's open TCP connections to the test database's port."""
+    port_hex = f"{direct_database()['port']:04X}"
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -41,7 +40,7 @@ def _postgres_sockets(pid: int) -> int:
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[2].endswith(":" + PG_PORT_HEX) and fields[9] in inodes:
+            if fields[2].endswith(":" + port_hex) and fields[9] in inodes:
                 count += 1
     return count
 

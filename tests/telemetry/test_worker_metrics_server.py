@@ -17,11 +17,8 @@ from kit.telemetry.tasks import metrics_serve
 def served():
     registry = CollectorRegistry()
     Counter("loyalty_probe", "A counter of this test.", registry=registry).inc(3)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = metrics_serve("127.0.0.1", port, registry=registry)
-    yield f"http://127.0.0.1:{port}/metrics"
+    server = metrics_serve("127.0.0.1", 0, registry=registry)
+    yield f"http://127.0.0.1:{server.server_port}/metrics"
     server.shutdown()
     server.server_close()
 
@@ -49,3 +46,29 @@ def test_with_a_token_the_bearer_reads_the_metrics(served, settings):
     response = requests.get(served, headers={"Authorization": "Bearer s3cret"}, timeout=5)
     assert response.status_code == 200
     assert "loyalty_probe_total 3.0" in response.text
+
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_an_ipv6_bind_address_is_served(settings):
+    settings.METRICS_TOKEN = ""
+    registry = CollectorRegistry()
+    Counter("loyalty_probe", "A counter of this test.", registry=registry).inc()
+    server = metrics_serve("::1", 0, registry=registry)
+    try:
+        response = requests.get(f"http://[::1]:{server.server_port}/metrics", timeout=5)
+        assert response.status_code == 200
+        assert "loyalty_probe_total 1.0" in response.text
+    finally:
+        server.shutdown()
+        server.server_close()
