@@ -25,9 +25,9 @@ def _maps_psycopg(pid: int) -> bool:
     return any("psycopg" in line for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
 
 
-def _postgres_sockets(pid: int) -> int:
-    """The process's open TCP connections to the test database's port."""
-    port_hex = f"{direct_database()['port']:04X}"
+def _connections(pid: int) -> list[str]:
+    """The remote `address:port` (hex, as /proc/net/tcp gives it) of each TCP connection the process holds
+    that is not a listening socket."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -36,13 +36,18 @@ def _postgres_sockets(pid: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
-    count = 0
+    remotes = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[2].endswith(":" + port_hex) and fields[9] in inodes:
-                count += 1
-    return count
+            if fields[9] in inodes and fields[3] != "0A":  # 0A: LISTEN
+                remotes.append(fields[2])
+    return remotes
+
+
+def _postgres_sockets(pid: int) -> int:
+    """The process's open TCP connections to the test database's port."""
+    return sum(remote.endswith(f":{direct_database()['port']:04X}") for remote in _connections(pid))
 
 
 def _headers(token: str) -> dict[str, str]:
@@ -58,6 +63,7 @@ def test_the_master_loads_the_application_and_keeps_no_database_connection(club,
         master = server.proc.pid
         assert _maps_psycopg(master), "the master did not import the application"
         assert _postgres_sockets(master) == 0
+        assert _connections(master) == []  # nor the broker's, the cache's or any other
         assert sum(_postgres_sockets(worker) for worker in _children(master)) >= 1
     finally:
         server.stop()
