@@ -74,27 +74,34 @@ def child_exit(server, worker):
 gc_gen0_threshold = int(os.environ.get("GUNICORN_GC_GEN0_THRESHOLD", 10_000))
 
 
-def when_ready(server):
-    """With preload, in the master before the first fork: load every view module, leave no database or cache
-    connection for the workers to share, and freeze what is loaded, so that no worker's collector walks it (and none
-    writes the collector's bookkeeping into the pages the workers share)."""
-    if not preload_app:
-        return
+def _load_views_and_freeze():
+    """Import every view module now rather than during the first request, then move everything loaded out of
+    the cyclic collector's reach (`gc.freeze`)."""
     import gc
 
-    from django.core.cache import caches
-    from django.db import connections
     from django.urls import get_resolver
 
     _ = get_resolver().url_patterns
-    connections.close_all()
-    caches.close_all()
     gc.collect()
     gc.freeze()
 
 
+def when_ready(server):
+    """With preload, in the master before the first fork: leave no database or cache connection for the
+    workers to share, and load and freeze the application once for all of them, so that no worker's collector
+    walks it (and none writes the collector's bookkeeping into the pages the workers share)."""
+    if not preload_app:
+        return
+    from django.core.cache import caches
+    from django.db import connections
+
+    connections.close_all()
+    caches.close_all()
+    _load_views_and_freeze()
+
+
 def post_worker_init(worker):
-    """Load every view module, then tune the cyclic garbage collector of the worker.
+    """Load every view module (the master did, with preload), then tune the cyclic garbage collector of the worker.
 
     A request allocates tens of thousands of short-lived containers (ORM rows, JSON dicts) but makes few
     reference cycles, so the default gen-0 threshold (700 allocations) runs collections many times per
@@ -107,11 +114,8 @@ def post_worker_init(worker):
     """
     import gc
 
-    from django.urls import get_resolver
-
-    _ = get_resolver().url_patterns  # imports the views now rather than during the first request
-    gc.collect()
-    gc.freeze()
+    if not preload_app:
+        _load_views_and_freeze()
     gc.set_threshold(gc_gen0_threshold, 20, 100)
 
     # gunicorn's own answers (a malformed request line or header, a URI above limit_request_line) are HTML

@@ -8,12 +8,12 @@ import os
 import socket
 import threading
 import time
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from celery import signals
 from django.conf import settings
 from prometheus_client import make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from kit.telemetry import metrics
 from kit.telemetry.access import REALM, UNAUTHORIZED_BODY, metrics_authorized
@@ -76,16 +76,12 @@ def _worker_init(**_):
     logger.info("worker metrics on http://%s/metrics", bind)
 
 
-class _MetricsServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):
         pass  # a scrape every few seconds is not worth a line on the worker's stderr
 
 
-def metrics_serve(host: str, port: int, *, registry) -> _MetricsServer:
+def metrics_serve(host: str, port: int, *, registry) -> ThreadingWSGIServer:
     """Serve `registry` at http://host:port/metrics from a daemon thread, asking for METRICS_TOKEN as the
     API's `GET /metrics` does (prometheus-client's own server has no such check). The address family follows
     `host` (an IPv6 address or name works, as it did with prometheus-client's server); port 0 takes a free
@@ -99,7 +95,7 @@ def metrics_serve(host: str, port: int, *, registry) -> _MetricsServer:
         return exposition(environ, start_response)
 
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    server_class = type("_FamilyMetricsServer", (_MetricsServer,), {"address_family": family})
+    server_class = type("_MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
     server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
